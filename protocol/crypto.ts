@@ -1,0 +1,405 @@
+/**
+ * The one crypto wrapper. Nothing else in Liaison imports libsodium or node:crypto.
+ *
+ * Primitives (docs/protocol.md §1):
+ * - Ed25519 (RFC 8032, pure, cofactorless verification): OpenSSL through node:crypto, measured
+ *   ~1.3x faster than libsodium's WebAssembly build for signing on our machines
+ *   (bench/protocol.ts prints both). Public keys are validated once, at import, with libsodium's
+ *   crypto_core_ed25519_is_valid_point: canonical encoding, on the curve, prime-order subgroup, not
+ *   of small order. OpenSSL enforces S < L.
+ * - X25519 (RFC 7748): libsodium crypto_scalarmult; an all-zero output (low-order peer point) is
+ *   an error.
+ * - BLAKE2b (RFC 7693), unkeyed or keyed, 32-byte output: libsodium crypto_generichash.
+ * - XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha, IETF variant): libsodium crypto_aead_xchacha20poly1305_ietf.
+ * - SHA-256 (FIPS 180-4), for RFC 6962 Merkle trees only: node:crypto.
+ * - Randomness: node:crypto.randomFillSync (libsodium's randombytes_buf from WebAssembly is ~50x
+ *   slower per call here).
+ */
+import nodeCrypto from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import sodium from 'libsodium-wrappers-sumo';
+import { LiaisonError } from './errors.ts';
+import { abytes, concat } from './bytes.ts';
+
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+export const X25519_KEY_BYTES = 32;
+export const HASH_BYTES = 32;
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 24;
+export const AEAD_TAG_BYTES = 16;
+
+let ready = false;
+
+/** Loads libsodium's WebAssembly module. Await once before any other call. */
+export async function initCrypto(): Promise<void> {
+  if (ready) return;
+  await sodium.ready;
+  ready = true;
+  direct = DirectSodium.probe();
+}
+
+/**
+ * Hot-path calls straight into libsodium's WebAssembly exports, for BLAKE2b and
+ * XChaCha20-Poly1305 only. The JavaScript wrapper allocates, copies and frees every argument on
+ * every call; on 1 KiB envelopes that overhead was a measurable share of seal + open
+ * (bench/protocol.ts). Here the inputs are copied once into one reusable region of the
+ * WebAssembly heap, which is zeroed after every call so no key material lingers. The region is
+ * probed against the wrapper at start-up; if libsodium's internals ever differ, we fall back to
+ * the wrapper and lose only speed.
+ */
+interface SodiumModule {
+  HEAPU8: Uint8Array;
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  _crypto_generichash(out: number, outLen: number, msg: number, msgLenLo: number, msgLenHi: number, key: number, keyLen: number): number;
+  _crypto_aead_xchacha20poly1305_ietf_encrypt(c: number, cLenP: number, m: number, mLenLo: number, mLenHi: number, ad: number, adLenLo: number, adLenHi: number, nsec: number, npub: number, k: number): number;
+  _crypto_aead_xchacha20poly1305_ietf_decrypt(m: number, mLenP: number, nsec: number, c: number, cLenLo: number, cLenHi: number, ad: number, adLenLo: number, adLenHi: number, npub: number, k: number): number;
+}
+
+class DirectSodium {
+  #ptr = 0;
+  #size = 0;
+
+  private constructor(private readonly m: SodiumModule) {}
+
+  static probe(): DirectSodium | null {
+    const m = (sodium as unknown as { libsodium?: Partial<SodiumModule> }).libsodium;
+    if (
+      m === undefined ||
+      typeof m._malloc !== 'function' ||
+      typeof m._free !== 'function' ||
+      typeof m._crypto_generichash !== 'function' ||
+      typeof m._crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function' ||
+      typeof m._crypto_aead_xchacha20poly1305_ietf_decrypt !== 'function' ||
+      !(m.HEAPU8 instanceof Uint8Array)
+    ) {
+      return null;
+    }
+    const d = new DirectSodium(m as SodiumModule);
+    // Known-answer agreement with the wrapper on both primitives, keyed and with AD.
+    const msg = Uint8Array.from({ length: 77 }, (_, i) => i);
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
+    const nonce = Uint8Array.from({ length: 24 }, (_, i) => i * 3);
+    const same = (a: Uint8Array | null, b: Uint8Array): boolean => a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+    const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, key, null, nonce, key);
+    const ok =
+      same(d.blake2b(32, key, [msg]), sodium.crypto_generichash(32, msg, key)) &&
+      same(d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]), sodium.crypto_generichash(32, msg, null)) &&
+      same(d.aead(true, key, nonce, key, msg), ct) &&
+      same(d.aead(false, key, nonce, key, ct), msg) &&
+      d.aead(false, key, nonce, msg, ct) === null;
+    return ok ? d : null;
+  }
+
+  #region(n: number): number {
+    if (n > this.#size) {
+      if (this.#ptr !== 0) {
+        this.m.HEAPU8.fill(0, this.#ptr, this.#ptr + this.#size);
+        this.m._free(this.#ptr);
+      }
+      const size = Math.max(n, 64 * 1024);
+      const ptr = this.m._malloc(size);
+      if (ptr === 0) throw new Error('libsodium: out of WebAssembly memory');
+      this.#ptr = ptr;
+      this.#size = size;
+    }
+    return this.#ptr;
+  }
+
+  /** BLAKE2b over the concatenation of `parts`, without concatenating them in JavaScript. */
+  blake2b(outLen: number, key: Uint8Array | null, parts: readonly Uint8Array[]): Uint8Array {
+    let msgLen = 0;
+    for (const p of parts) msgLen += p.length;
+    const keyLen = key === null ? 0 : key.length;
+    const total = outLen + keyLen + msgLen;
+    const base = this.#region(total);
+    const heap = this.m.HEAPU8; // read after #region: a malloc may have grown the heap
+    const keyPtr = base + outLen;
+    if (key !== null) heap.set(key, keyPtr);
+    const msgPtr = keyPtr + keyLen;
+    let at = msgPtr;
+    for (const p of parts) {
+      heap.set(p, at);
+      at += p.length;
+    }
+    try {
+      if (this.m._crypto_generichash(base, outLen, msgPtr, msgLen, 0, key === null ? 0 : keyPtr, keyLen) !== 0) {
+        throw new Error('libsodium: crypto_generichash failed');
+      }
+      return heap.slice(base, base + outLen);
+    } finally {
+      heap.fill(0, base, base + total);
+    }
+  }
+
+  /** XChaCha20-Poly1305 seal (`encrypt`) or open; open returns null when the tag is wrong. */
+  aead(encrypt: boolean, key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, input: Uint8Array): Uint8Array | null {
+    const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
+    if (outLen < 0) return null;
+    const total = outLen + input.length + ad.length + AEAD_NONCE_BYTES + AEAD_KEY_BYTES;
+    const base = this.#region(total);
+    const heap = this.m.HEAPU8;
+    const inPtr = base + outLen;
+    const adPtr = inPtr + input.length;
+    const noncePtr = adPtr + ad.length;
+    const keyPtr = noncePtr + AEAD_NONCE_BYTES;
+    heap.set(input, inPtr);
+    heap.set(ad, adPtr);
+    heap.set(nonce, noncePtr);
+    heap.set(key, keyPtr);
+    try {
+      const rc = encrypt
+        ? this.m._crypto_aead_xchacha20poly1305_ietf_encrypt(base, 0, inPtr, input.length, 0, adPtr, ad.length, 0, 0, noncePtr, keyPtr)
+        : this.m._crypto_aead_xchacha20poly1305_ietf_decrypt(base, 0, 0, inPtr, input.length, 0, adPtr, ad.length, 0, noncePtr, keyPtr);
+      return rc === 0 ? heap.slice(base, base + outLen) : null;
+    } finally {
+      heap.fill(0, base, base + total);
+    }
+  }
+}
+
+let direct: DirectSodium | null = null;
+
+function lib(): typeof sodium {
+  if (!ready) throw new LiaisonError('LIAISON_ERR_CRYPTO_NOT_READY');
+  return sodium;
+}
+
+// DER wrappers that let OpenSSL take raw RFC 8032 keys (RFC 8410 §7 and §4).
+const PKCS8_ED25519_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+const SPKI_ED25519_PREFIX = Uint8Array.from([
+  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+]);
+
+/** A validated Ed25519 public key. Holds its OpenSSL handle so verification never re-imports it. */
+export class Ed25519PublicKey {
+  readonly bytes: Uint8Array;
+  readonly #handle: KeyObject;
+
+  private constructor(bytes: Uint8Array, handle: KeyObject) {
+    this.bytes = bytes;
+    this.#handle = handle;
+  }
+
+  /**
+   * @throws LIAISON_ERR_KEY_INVALID unless `bytes` is a canonical prime-order point.
+   */
+  static fromBytes(bytes: Uint8Array, label = 'ed25519 public key'): Ed25519PublicKey {
+    if (bytes.length !== ED25519_PUBLIC_KEY_BYTES || !lib().crypto_core_ed25519_is_valid_point(bytes)) {
+      throw new LiaisonError('LIAISON_ERR_KEY_INVALID', label, { field: label });
+    }
+    const copy = Uint8Array.from(bytes);
+    const handle = nodeCrypto.createPublicKey({
+      key: Buffer.from(concat(SPKI_ED25519_PREFIX, copy)),
+      format: 'der',
+      type: 'spki',
+    });
+    return new Ed25519PublicKey(copy, handle);
+  }
+
+  /** True iff `signature` is a valid RFC 8032 signature of `message` by this key. */
+  verify(message: Uint8Array, signature: Uint8Array): boolean {
+    if (signature.length !== ED25519_SIGNATURE_BYTES) return false;
+    return nodeCrypto.verify(null, message, this.#handle, signature);
+  }
+}
+
+/** An Ed25519 signing key. The seed is kept only to be exported to the encrypted keystore. */
+export class Ed25519PrivateKey {
+  readonly publicKey: Ed25519PublicKey;
+  readonly #handle: KeyObject;
+  readonly #seed: Uint8Array;
+
+  private constructor(seed: Uint8Array, handle: KeyObject, publicKey: Ed25519PublicKey) {
+    this.#seed = seed;
+    this.#handle = handle;
+    this.publicKey = publicKey;
+  }
+
+  static fromSeed(seed: Uint8Array): Ed25519PrivateKey {
+    abytes(seed, ED25519_SEED_BYTES, 'ed25519 seed');
+    const copy = Uint8Array.from(seed);
+    const handle = nodeCrypto.createPrivateKey({
+      key: Buffer.from(concat(PKCS8_ED25519_PREFIX, copy)),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const spki = nodeCrypto.createPublicKey(handle).export({ format: 'der', type: 'spki' });
+    const pub = Ed25519PublicKey.fromBytes(new Uint8Array(spki.subarray(SPKI_ED25519_PREFIX.length)));
+    return new Ed25519PrivateKey(copy, handle, pub);
+  }
+
+  static generate(): Ed25519PrivateKey {
+    const seed = randomBytes(ED25519_SEED_BYTES);
+    try {
+      return Ed25519PrivateKey.fromSeed(seed);
+    } finally {
+      wipe(seed);
+    }
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return new Uint8Array(nodeCrypto.sign(null, message, this.#handle));
+  }
+
+  /** A copy of the 32-byte seed, for the encrypted keystore only. */
+  exportSeed(): Uint8Array {
+    return Uint8Array.from(this.#seed);
+  }
+}
+
+/** An X25519 public key. Any 32 bytes are accepted (RFC 7748 §5); low order shows at agreement. */
+export class X25519PublicKey {
+  readonly bytes: Uint8Array;
+  private constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+  static fromBytes(bytes: Uint8Array, label = 'x25519 public key'): X25519PublicKey {
+    if (bytes.length !== X25519_KEY_BYTES) {
+      throw new LiaisonError('LIAISON_ERR_KEY_INVALID', label, { field: label });
+    }
+    return new X25519PublicKey(Uint8Array.from(bytes));
+  }
+}
+
+export class X25519PrivateKey {
+  readonly publicKey: X25519PublicKey;
+  readonly #secret: Uint8Array;
+
+  private constructor(secret: Uint8Array, publicKey: X25519PublicKey) {
+    this.#secret = secret;
+    this.publicKey = publicKey;
+  }
+
+  /** From 32 secret bytes; clamping is applied by X25519 itself (RFC 7748 §5). */
+  static fromBytes(secret: Uint8Array): X25519PrivateKey {
+    abytes(secret, X25519_KEY_BYTES, 'x25519 private key');
+    const copy = Uint8Array.from(secret);
+    const pub = lib().crypto_scalarmult_base(copy);
+    return new X25519PrivateKey(copy, X25519PublicKey.fromBytes(pub));
+  }
+
+  static generate(): X25519PrivateKey {
+    const secret = randomBytes(X25519_KEY_BYTES);
+    try {
+      return X25519PrivateKey.fromBytes(secret);
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  /**
+   * X25519(this, peer).
+   * @throws LIAISON_ERR_KEY_LOW_ORDER when the result is all zero (RFC 7748 §6.1).
+   */
+  agree(peer: X25519PublicKey): Uint8Array {
+    let out: Uint8Array;
+    try {
+      out = lib().crypto_scalarmult(this.#secret, peer.bytes);
+    } catch {
+      // libsodium refuses an all-zero result itself.
+      throw new LiaisonError('LIAISON_ERR_KEY_LOW_ORDER');
+    }
+    let acc = 0;
+    for (const b of out) acc |= b;
+    if (acc === 0) throw new LiaisonError('LIAISON_ERR_KEY_LOW_ORDER');
+    return out;
+  }
+
+  /** A copy of the secret scalar bytes, for the encrypted keystore only. */
+  exportSecret(): Uint8Array {
+    return Uint8Array.from(this.#secret);
+  }
+}
+
+/** BLAKE2b with a 32-byte output; keyed when `key` is given (RFC 7693 §2.5). */
+export function blake2b256(message: Uint8Array, key?: Uint8Array): Uint8Array {
+  return blake2b256Parts(key ?? null, message);
+}
+
+/** BLAKE2b-256 of the concatenation of `parts`, keyed when `key` is not null. */
+export function blake2b256Parts(key: Uint8Array | null, ...parts: readonly Uint8Array[]): Uint8Array {
+  const l = lib();
+  if (key !== null && (key.length < 1 || key.length > 64)) {
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'BLAKE2b key must be 1 to 64 bytes', { field: 'key' });
+  }
+  if (direct !== null) return direct.blake2b(HASH_BYTES, key, parts);
+  return l.crypto_generichash(HASH_BYTES, parts.length === 1 ? parts[0]! : concat(...parts), key);
+}
+
+/** BLAKE2b with a 64-byte output, unkeyed (fingerprints need more than 32 bytes of digest). */
+export function blake2b512(message: Uint8Array): Uint8Array {
+  return lib().crypto_generichash(64, message, null);
+}
+
+/** Whether the direct WebAssembly fast path passed its start-up probe (for tests and benches). */
+export function cryptoFastPathActive(): boolean {
+  return direct !== null;
+}
+
+export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
+  const h = nodeCrypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+/** XChaCha20-Poly1305 (IETF); returns ciphertext || 16-byte tag. */
+export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  abytes(key, AEAD_KEY_BYTES, 'aead key');
+  abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
+  const l = lib();
+  if (direct !== null) return direct.aead(true, key, nonce, ad, plaintext)!;
+  return l.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
+}
+
+/** XChaCha20-Poly1305 (IETF) decryption; `null` when the tag does not authenticate. */
+export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
+  abytes(key, AEAD_KEY_BYTES, 'aead key');
+  abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
+  if (ciphertext.length < AEAD_TAG_BYTES) return null;
+  const l = lib();
+  if (direct !== null) return direct.aead(false, key, nonce, ad, ciphertext);
+  try {
+    return l.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+  } catch {
+    return null;
+  }
+}
+
+// Randomness is drawn from the OS in 4 KiB blocks: one randomFillSync costs ~2 us whatever its
+// size, and an envelope needs two small draws. Bytes handed out are zeroed in the pool at once.
+const RANDOM_POOL_BYTES = 4096;
+const RANDOM_POOL_MAX_DRAW = 256;
+let randomPool = new Uint8Array(0);
+let randomPoolPos = 0;
+
+export function randomBytes(n: number): Uint8Array {
+  if (n > RANDOM_POOL_MAX_DRAW) {
+    const out = new Uint8Array(n);
+    nodeCrypto.randomFillSync(out);
+    return out;
+  }
+  if (randomPoolPos + n > randomPool.length) {
+    randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+    nodeCrypto.randomFillSync(randomPool);
+    randomPoolPos = 0;
+  }
+  const out = randomPool.slice(randomPoolPos, randomPoolPos + n);
+  randomPool.fill(0, randomPoolPos, randomPoolPos + n);
+  randomPoolPos += n;
+  return out;
+}
+
+/** Constant-time equality for secrets and MACs. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && nodeCrypto.timingSafeEqual(a, b);
+}
+
+/** Overwrites a secret buffer with zeros. */
+export function wipe(bytes: Uint8Array): void {
+  bytes.fill(0);
+}

@@ -1,0 +1,91 @@
+/**
+ * The one error registry of Liaison.
+ *
+ * Every error that leaves a Liaison component carries a stable `code` from this table. Codes never
+ * change meaning and are never reused; `docs/errors.md` documents each one, and a test keeps the
+ * two in sync (an undocumented code or a stale doc entry fails the build).
+ *
+ * `status` is the HTTP status the local API answers with when the error reaches a client; it is
+ * data here so that the registry stays the single source of truth (protocol/ does no HTTP).
+ */
+
+export interface ErrorSpec {
+  /** Human-readable default message; callers add the specifics (field, limit, value). */
+  readonly message: string;
+  readonly status: number;
+}
+
+function spec(status: number, message: string): ErrorSpec {
+  return { status, message };
+}
+
+export const ERRORS = {
+  // --- canonical decoding (protocol/codec.ts) ---
+  LIAISON_ERR_DECODE_TRUNCATED: spec(400, 'input ends before the structure is complete'),
+  LIAISON_ERR_DECODE_TRAILING: spec(400, 'bytes remain after the structure'),
+  LIAISON_ERR_DECODE_TYPE: spec(400, 'wrong structure type tag'),
+  LIAISON_ERR_DECODE_VERSION: spec(400, 'unsupported structure version'),
+  LIAISON_ERR_DECODE_LIMIT: spec(413, 'a length or count exceeds its limit'),
+  LIAISON_ERR_DECODE_VALUE: spec(400, 'a field holds a value the format forbids'),
+  LIAISON_ERR_DECODE_ORDER: spec(400, 'entries are duplicated or not in canonical order'),
+  LIAISON_ERR_DECODE_UTF8: spec(400, 'a text field is not valid UTF-8'),
+  LIAISON_ERR_ENCODE_LIMIT: spec(413, 'a value is too large to encode'),
+  LIAISON_ERR_ENCODE_VALUE: spec(400, 'a value cannot be encoded in the canonical format'),
+
+  // --- keys and identities ---
+  LIAISON_ERR_KEY_INVALID: spec(400, 'a public key is not a valid curve point of prime order'),
+  LIAISON_ERR_KEY_LOW_ORDER: spec(400, 'X25519 produced the all-zero shared secret'),
+  LIAISON_ERR_NODE_ID_INVALID: spec(400, 'not a valid node ID'),
+  LIAISON_ERR_NODE_ID_MISMATCH: spec(400, 'the node ID does not belong to the presented key'),
+  LIAISON_ERR_KEY_RECORD_INVALID: spec(400, 'a key record is not validly signed by its identity key'),
+  LIAISON_ERR_KEY_HISTORY_INVALID: spec(400, 'a key rotation chain is broken or out of order'),
+
+  // --- envelopes ---
+  LIAISON_ERR_SIGNATURE_INVALID: spec(400, 'signature verification failed'),
+  LIAISON_ERR_SENDER_KEY_MISMATCH: spec(403, 'the sender key is not the key pinned for that node'),
+  LIAISON_ERR_NOT_A_RECIPIENT: spec(403, 'this node is not among the recipients'),
+  LIAISON_ERR_RECIPIENT_KEY_UNKNOWN: spec(400, 'the content key was wrapped for a static key this node does not hold'),
+  LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED: spec(400, 'the sender static key is not certified by the sender identity key'),
+  LIAISON_ERR_UNWRAP_FAILED: spec(400, 'the content key wrap does not authenticate'),
+  LIAISON_ERR_KEY_COMMITMENT_MISMATCH: spec(400, 'the unwrapped content key does not match the signed commitment'),
+  LIAISON_ERR_PAYLOAD_DECRYPT_FAILED: spec(400, 'the payload does not authenticate under the content key'),
+  LIAISON_ERR_ENVELOPE_EXPIRED: spec(400, 'the envelope has expired'),
+  LIAISON_ERR_ENVELOPE_FROM_FUTURE: spec(400, 'the envelope was created beyond the allowed clock skew'),
+  LIAISON_ERR_ENVELOPE_LIFETIME: spec(400, 'the envelope lifetime is empty or longer than allowed'),
+  LIAISON_ERR_REPLAY: spec(409, 'this message ID was already received from this sender'),
+  LIAISON_ERR_SEQUENCE_REPLAY: spec(409, 'the per-recipient sequence number is not above the last one received'),
+  LIAISON_ERR_RECEIPT_MISMATCH: spec(400, 'the receipt does not match the envelope it acknowledges'),
+
+  // --- caller mistakes (programming errors or bad API input mapped by the caller) ---
+  LIAISON_ERR_ARGUMENT: spec(400, 'invalid argument'),
+  LIAISON_ERR_CRYPTO_NOT_READY: spec(500, 'the crypto library is not initialised; await initCrypto() first'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(ERRORS) as ErrorCode[];
+
+/**
+ * The only error class Liaison throws on purpose. `code` is stable; `message` is for humans and
+ * may change. `detail` carries structured context (a field name, a limit) safe to show a client:
+ * never key material, never message content.
+ */
+export class LiaisonError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: Readonly<Record<string, string | number>> | undefined;
+
+  constructor(code: ErrorCode, message?: string, detail?: Record<string, string | number>) {
+    const base = ERRORS[code];
+    super(message === undefined ? base.message : `${base.message}: ${message}`);
+    this.name = 'LiaisonError';
+    this.code = code;
+    this.status = base.status;
+    this.detail = detail;
+  }
+}
+
+/** Narrowing helper for catch blocks and tests. */
+export function isLiaisonError(err: unknown, code?: ErrorCode): err is LiaisonError {
+  return err instanceof LiaisonError && (code === undefined || err.code === code);
+}

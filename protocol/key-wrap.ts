@@ -1,0 +1,118 @@
+/**
+ * Content-key wraps (docs/protocol.md §5.3).
+ *
+ * Each recipient gets the envelope's content key encrypted under a key derived from the static
+ * X25519 keys of sender and recipient:
+ *
+ *   pairKey  = BLAKE2b-256(key = X25519(a, B), tag("liaison/v1/pair-key") || A || B)
+ *   wrapKey  = BLAKE2b-256(key = pairKey,      tag("liaison/v1/wrap") || messageId || keyCommitment)
+ *   wrap     = XChaCha20-Poly1305(wrapKey, nonce = 0^24, ad = "", contentKey)      (48 bytes)
+ *
+ * with A, B the sender's and recipient's static public keys (in that order, so the two directions
+ * of a pair use different keys). Why static-static and not a sealed box per recipient: a sealed box
+ * costs two X25519 operations per recipient per message (about 4.5k/s here, bench/protocol.ts),
+ * which alone would cap delivery below the Ed25519 verify rate; the pair key is computed once per
+ * peer and cached, and a wrap then costs one BLAKE2b and one 32-byte AEAD. The wrap key changes
+ * with the key commitment, so a sender that re-seals a message ID with a fresh content key never
+ * reuses a (key, nonce) pair; the same commitment means the same content key, hence the same
+ * plaintext and an identical wrap. The signature covers the wraps, so they cannot be swapped.
+ */
+import { concat } from './bytes.ts';
+import { aeadDecrypt, aeadEncrypt, AEAD_NONCE_BYTES, blake2b256, blake2b256Parts, wipe } from './crypto.ts';
+import type { X25519PrivateKey, X25519PublicKey } from './crypto.ts';
+import { DOMAIN } from './domains.ts';
+import { LiaisonError } from './errors.ts';
+
+export const WRAP_BYTES = 48;
+/** Pair keys kept by a default cache: a node has at most a few hundred peers. */
+export const DEFAULT_PAIR_KEY_CACHE_ENTRIES = 4096;
+
+const ZERO_NONCE = new Uint8Array(AEAD_NONCE_BYTES);
+
+/** pairKey for the direction sender -> recipient, computed from either side's private key. */
+export function derivePairKey(
+  own: X25519PrivateKey,
+  peer: X25519PublicKey,
+  direction: 'send' | 'receive',
+): Uint8Array {
+  const shared = own.agree(peer);
+  const [a, b] = direction === 'send' ? [own.publicKey.bytes, peer.bytes] : [peer.bytes, own.publicKey.bytes];
+  try {
+    return blake2b256(concat(DOMAIN.PAIR_KEY, a, b), shared);
+  } finally {
+    wipe(shared);
+  }
+}
+
+/**
+ * A bounded cache of pair keys, owned by whoever owns the private key (the node's keystore).
+ * Least-recently-inserted entries are evicted first; a miss costs one X25519.
+ */
+export class PairKeyCache {
+  /** Per own private key (a stable object in LocalIdentity), then per direction + peer key. */
+  readonly #byOwnKey = new WeakMap<X25519PrivateKey, Map<string, Uint8Array>>();
+  #size = 0;
+  readonly #order: { own: X25519PrivateKey; id: string }[] = [];
+
+  constructor(private readonly maxEntries = DEFAULT_PAIR_KEY_CACHE_ENTRIES) {}
+
+  get(own: X25519PrivateKey, peer: X25519PublicKey, direction: 'send' | 'receive'): Uint8Array {
+    let forOwn = this.#byOwnKey.get(own);
+    if (forOwn === undefined) {
+      forOwn = new Map();
+      this.#byOwnKey.set(own, forOwn);
+    }
+    const id = direction + Buffer.from(peer.bytes.buffer, peer.bytes.byteOffset, peer.bytes.length).toString('latin1');
+    let key = forOwn.get(id);
+    if (key === undefined) {
+      key = derivePairKey(own, peer, direction);
+      if (this.#size >= this.maxEntries) this.#evictOldest();
+      forOwn.set(id, key);
+      this.#order.push({ own, id });
+      this.#size += 1;
+    }
+    return key;
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#order.shift();
+    if (oldest === undefined) return;
+    const forOwn = this.#byOwnKey.get(oldest.own);
+    const key = forOwn?.get(oldest.id);
+    if (forOwn !== undefined && key !== undefined) {
+      wipe(key);
+      forOwn.delete(oldest.id);
+      this.#size -= 1;
+    }
+  }
+
+  /** Forgets every pair key (after a static-key rotation or on shutdown). */
+  clear(): void {
+    while (this.#order.length > 0) this.#evictOldest();
+  }
+}
+
+function wrapKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array): Uint8Array {
+  return blake2b256Parts(pairKey, DOMAIN.WRAP, messageId, keyCommitment);
+}
+
+export function wrapContentKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array, contentKey: Uint8Array): Uint8Array {
+  const k = wrapKey(pairKey, messageId, keyCommitment);
+  try {
+    return aeadEncrypt(k, ZERO_NONCE, new Uint8Array(0), contentKey);
+  } finally {
+    wipe(k);
+  }
+}
+
+/** @throws LIAISON_ERR_UNWRAP_FAILED */
+export function unwrapContentKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array, wrap: Uint8Array): Uint8Array {
+  const k = wrapKey(pairKey, messageId, keyCommitment);
+  try {
+    const key = wrap.length === WRAP_BYTES ? aeadDecrypt(k, ZERO_NONCE, new Uint8Array(0), wrap) : null;
+    if (key === null) throw new LiaisonError('LIAISON_ERR_UNWRAP_FAILED');
+    return key;
+  } finally {
+    wipe(k);
+  }
+}

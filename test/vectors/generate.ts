@@ -1,0 +1,308 @@
+/**
+ * Known-answer vectors for the Liaison v1 wire format (docs/protocol.md §11).
+ *
+ * Everything is derived from fixed seeds: node keys, message IDs and content keys come from a
+ * deterministic stream, so regenerating yields identical bytes. `npm run vectors` rewrites
+ * test/vectors/liaison-v1.json; `npm run vectors -- --check` exits 1 if the committed file differs.
+ * The test suite decodes, verifies and opens the committed file independently of this generator.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import {
+  blake2b256Parts,
+  createKeyRecord,
+  createKeyRotation,
+  createLocalIdentity,
+  createReceipt,
+  derivePairKey,
+  Ed25519PrivateKey,
+  decodePayload,
+  encodePayload,
+  fingerprint,
+  initCrypto,
+  messageIdToText,
+  nodeIdToText,
+  PairKeyCache,
+  sealEnvelope,
+  toHex,
+  utf8,
+} from '../../protocol/index.ts';
+import type { Envelope, LocalIdentity, Payload, SealParams } from '../../protocol/index.ts';
+
+export const VECTORS_PATH = new URL('./liaison-v1.json', import.meta.url);
+
+const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00.000Z
+
+/** A deterministic byte stream: block i = BLAKE2b-256(key = label, u32be(i)). Test use only. */
+function stream(label: string): (n: number) => Uint8Array {
+  let counter = 0;
+  let buf = new Uint8Array(0);
+  return (n) => {
+    while (buf.length < n) {
+      const c = Uint8Array.of(counter >>> 24, (counter >>> 16) & 255, (counter >>> 8) & 255, counter & 255);
+      counter += 1;
+      const block = blake2b256Parts(utf8(label), c);
+      const next = new Uint8Array(buf.length + block.length);
+      next.set(buf);
+      next.set(block, buf.length);
+      buf = next;
+    }
+    const out = buf.slice(0, n);
+    buf = buf.slice(n);
+    return out;
+  };
+}
+
+function seed(label: string): Uint8Array {
+  return stream(`liaison-vector-seed:${label}`)(32);
+}
+
+interface NodeVector {
+  name: string;
+  signingSeed: string;
+  dhSecret: string;
+  identityKey: string;
+  dhKey: string;
+  nodeId: string;
+  nodeIdText: string;
+  fingerprint: string;
+  keyRecord: string;
+}
+
+function nodeVector(name: string, id: LocalIdentity): NodeVector {
+  return {
+    name,
+    signingSeed: toHex(seed(`${name}/signing`)),
+    dhSecret: toHex(seed(`${name}/dh`)),
+    identityKey: toHex(id.signingKey.publicKey.bytes),
+    dhKey: toHex(id.dhKey.publicKey.bytes),
+    nodeId: toHex(id.nodeId),
+    nodeIdText: nodeIdToText(id.nodeId),
+    fingerprint: fingerprint(id.signingKey.publicKey),
+    keyRecord: toHex(id.keyRecord.bytes),
+  };
+}
+
+function payloadJson(p: Payload) {
+  return {
+    subject: p.subject,
+    body: p.body,
+    language: p.language,
+    caseRef: p.caseRef,
+    form: p.form === null ? null : { formId: p.form.formId, formVersion: p.form.formVersion, fields: p.form.fields.map((f) => ({ name: f.name, value: f.value })) },
+    attachments: p.attachments.map((a) => ({
+      name: a.name,
+      mediaType: a.mediaType,
+      size: a.size,
+      chunkSize: a.chunkSize,
+      contentHash: toHex(a.contentHash),
+      fileKey: toHex(a.fileKey),
+      streamHeader: toHex(a.streamHeader),
+    })),
+  };
+}
+
+function envelopeVector(name: string, senderName: string, recipientNames: string[], params: SealParams, env: Envelope, contentKey: Uint8Array, pairKeys: Uint8Array[]) {
+  const h = env.header;
+  return {
+    name,
+    sender: senderName,
+    recipients: recipientNames,
+    messageId: toHex(h.messageId),
+    messageIdText: messageIdToText(h.messageId),
+    contentKey: toHex(contentKey),
+    keyCommitment: toHex(h.keyCommitment),
+    pairKeys: pairKeys.map(toHex),
+    header: toHex(env.headerBytes),
+    payloadPlaintext: toHex(encodePayload(params.payload)),
+    ciphertext: toHex(env.ciphertext),
+    wraps: env.wraps.map(toHex),
+    payloadHash: toHex(env.payloadHash),
+    envelopeHash: toHex(env.envelopeHash),
+    signature: toHex(env.signature),
+    envelope: toHex(env.bytes),
+    decoded: {
+      kind: h.kind,
+      priority: h.priority,
+      handling: h.handling,
+      author: h.author,
+      createdAt: h.createdAt,
+      expiresAt: h.expiresAt,
+      ref: h.ref === null ? null : toHex(h.ref),
+      recipients: h.recipients.map((r) => ({ nodeId: toHex(r.nodeId), dhKey: toHex(r.dhKey), sequence: r.sequence, mailbox: r.mailbox })),
+      // The canonical order: form fields sorted by name, as they travel.
+      payload: payloadJson(decodePayload(encodePayload(params.payload))),
+    },
+  };
+}
+
+export async function buildVectors() {
+  await initCrypto();
+  const names = ['alice', 'bob', 'carol'] as const;
+  const ids = Object.fromEntries(names.map((n) => [n, createLocalIdentity(seed(`${n}/signing`), seed(`${n}/dh`), T0)])) as Record<(typeof names)[number], LocalIdentity>;
+  const cache = new PairKeyCache();
+
+  const envelopes: ReturnType<typeof envelopeVector>[] = [];
+  const seal = (name: string, from: (typeof names)[number], to: (typeof names)[number][], params: Omit<SealParams, 'recipients'>, sequences: number[]) => {
+    const sender = ids[from];
+    const draw = stream(`liaison-vector-envelope:${name}`);
+    let contentKey = new Uint8Array(0);
+    let draws = 0;
+    const random = (n: number): Uint8Array => {
+      const out = draw(n);
+      draws += 1;
+      if (draws === 2) contentKey = Uint8Array.from(out); // message ID first, then content key
+      return out;
+    };
+    const full: SealParams = {
+      ...params,
+      recipients: to.map((r, i) => ({ nodeId: ids[r].nodeId, dhKey: ids[r].dhKey.publicKey, sequence: sequences[i]!, mailbox: r === 'bob' ? '24-7' : 'jit-ecto-2026' })),
+    };
+    const env = sealEnvelope(sender, full, { pairKeys: cache, random });
+    // Pair keys in header recipient order (sorted by node ID).
+    const pairKeys = env.header.recipients.map((r) => {
+      const rn = names.find((n) => toHex(ids[n].nodeId) === toHex(r.nodeId))!;
+      return derivePairKey(sender.dhKey, ids[rn].dhKey.publicKey, 'send');
+    });
+    const recipientNames = env.header.recipients.map((r) => names.find((n) => toHex(ids[n].nodeId) === toHex(r.nodeId))!);
+    envelopes.push(envelopeVector(name, from, recipientNames, full, env, contentKey, pairKeys));
+    return env;
+  };
+
+  const first = seal(
+    'message-one-recipient',
+    'alice',
+    ['bob'],
+    {
+      kind: 'message',
+      priority: 'urgent',
+      handling: 'H0',
+      author: 'duty-officer',
+      createdAt: T0 + 1000,
+      expiresAt: T0 + 1000 + 8 * 3600_000,
+      ref: null,
+      payload: { subject: 'Urgent: preservation of subscriber data', body: 'Please preserve the data listed in the attached form.', language: 'en', caseRef: null, form: null, attachments: [] },
+    },
+    [1],
+  );
+
+  const jit = seal(
+    'jit-message-two-recipients',
+    'alice',
+    ['bob', 'carol'],
+    {
+      kind: 'message',
+      priority: 'routine',
+      handling: 'H2',
+      author: 'liaison.magistrate',
+      createdAt: T0 + 2000,
+      expiresAt: T0 + 2000 + 7 * 24 * 3600_000,
+      ref: null,
+      payload: {
+        subject: 'Mise à jour ECE / تحديث فريق التحقيق المشترك',
+        body: 'Réunion de coordination le 12 janvier.\nاجتماع التنسيق يوم 12 يناير.\n',
+        language: 'fr',
+        caseRef: 'JIT-2026-007',
+        form: {
+          formId: 'jit-update',
+          formVersion: 2,
+          fields: [
+            { name: 'summary', value: 'Nouvelles pistes financières' },
+            { name: 'next-steps', value: 'Perquisitions coordonnées' },
+            { name: 'classification', value: 'H2' },
+          ],
+        },
+        attachments: [
+          {
+            name: 'relevé-bancaire.pdf',
+            mediaType: 'application/pdf',
+            size: 1_048_576,
+            chunkSize: 65_536,
+            contentHash: seed('attachment/hash'),
+            fileKey: seed('attachment/key'),
+            streamHeader: seed('attachment/header').subarray(0, 24),
+          },
+        ],
+      },
+    },
+    [2, 1],
+  );
+
+  seal(
+    'ack-with-ref',
+    'bob',
+    ['alice'],
+    {
+      kind: 'ack',
+      priority: 'urgent',
+      handling: 'H0',
+      author: 'on-call.backup',
+      createdAt: T0 + 60_000,
+      expiresAt: T0 + 60_000 + 24 * 3600_000,
+      ref: first.header.messageId,
+      payload: { subject: 'Acknowledged', body: '', language: null, caseRef: null, form: null, attachments: [] },
+    },
+    [1],
+  );
+
+  const receipt = createReceipt(ids.bob.signingKey, ids.bob.nodeId, ids.alice.nodeId, T0 + 1500, [
+    { messageId: first.header.messageId, envelopeHash: first.envelopeHash, logIndex: 17 },
+    { messageId: jit.header.messageId, envelopeHash: jit.envelopeHash, logIndex: 18 },
+  ]);
+
+  // Alice rotates her identity key (serial 1) and certifies a new static key with it (serial 2).
+  const newSigning = Ed25519PrivateKey.fromSeed(seed('alice/signing-2'));
+  const rotation = createKeyRotation(ids.alice.nodeId, 1, ids.alice.signingKey, newSigning, T0 + 86_400_000);
+  const newDh = createLocalIdentity(seed('alice/signing-2'), seed('alice/dh-2'), T0).dhKey;
+  const record2 = createKeyRecord(newSigning, ids.alice.nodeId, newDh.publicKey, 2, T0 + 86_400_000);
+
+  return {
+    description: 'Liaison protocol v1 known-answer vectors. All byte strings are lowercase hex. See docs/protocol.md §11.',
+    formatVersion: 1,
+    nodes: names.map((n) => nodeVector(n, ids[n])),
+    envelopes,
+    receipts: [
+      {
+        name: 'bob-receipt-two-entries',
+        issuer: 'bob',
+        sender: 'alice',
+        issuedAt: T0 + 1500,
+        entries: receipt.entries.map((e) => ({ messageId: toHex(e.messageId), envelopeHash: toHex(e.envelopeHash), logIndex: e.logIndex })),
+        signature: toHex(receipt.signature),
+        receipt: toHex(receipt.bytes),
+      },
+    ],
+    keyRotations: [
+      {
+        name: 'alice-rotates-identity-key',
+        node: 'alice',
+        serial: 1,
+        oldKey: toHex(ids.alice.signingKey.publicKey.bytes),
+        newSigningSeed: toHex(seed('alice/signing-2')),
+        newKey: toHex(newSigning.publicKey.bytes),
+        issuedAt: T0 + 86_400_000,
+        rotation: toHex(rotation.bytes),
+        newKeyRecord: toHex(record2.bytes),
+        newDhKey: toHex(newDh.publicKey.bytes),
+      },
+    ],
+  };
+}
+
+export function serialise(vectors: unknown): string {
+  return `${JSON.stringify(vectors, null, 1)}\n`;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const text = serialise(await buildVectors());
+  if (process.argv.includes('--check')) {
+    const committed = readFileSync(VECTORS_PATH, 'utf8');
+    if (committed !== text) {
+      process.stderr.write('test/vectors/liaison-v1.json differs from what the generator produces\n');
+      process.exit(1);
+    }
+    process.stdout.write('vectors match\n');
+  } else {
+    writeFileSync(VECTORS_PATH, text);
+    process.stdout.write(`wrote ${VECTORS_PATH.pathname}\n`);
+  }
+}
