@@ -9,7 +9,8 @@
  *   of small order. OpenSSL enforces S < L.
  * - X25519 (RFC 7748): libsodium crypto_scalarmult; an all-zero output (low-order peer point) is
  *   an error.
- * - BLAKE2b (RFC 7693), unkeyed or keyed, 32-byte output: libsodium crypto_generichash.
+ * - BLAKE2b (RFC 7693), unkeyed or keyed, 32-byte output (64-byte, unkeyed, for fingerprints):
+ *   libsodium crypto_generichash.
  * - XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha, IETF variant): libsodium crypto_aead_xchacha20poly1305_ietf.
  * - SHA-256 (FIPS 180-4), for RFC 6962 Merkle trees only: node:crypto.
  * - Randomness: node:crypto.randomFillSync (libsodium's randombytes_buf from WebAssembly is ~50x

@@ -1,7 +1,8 @@
 /**
  * Key records (docs/protocol.md §4.1): an identity key certifies the node's static X25519 key.
  * The static key can then rotate without re-pairing: the node publishes a new record with a
- * higher serial, and peers accept the highest valid serial they have seen.
+ * higher serial. Which certified keys a receiver still accepts is the receiving node's policy
+ * (ReceiverView.isCertifiedDhKey); protocol/ only decodes and checks records.
  */
 import { Reader, Writer, readPreamble } from './codec.ts';
 import { Ed25519PublicKey, ED25519_SIGNATURE_BYTES, X25519PublicKey } from './crypto.ts';

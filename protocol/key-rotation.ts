@@ -71,7 +71,8 @@ export function createKeyRotation(
 
 /**
  * Decodes a rotation record and checks both signatures.
- * @throws LIAISON_ERR_DECODE_*, LIAISON_ERR_KEY_INVALID, LIAISON_ERR_KEY_HISTORY_INVALID
+ * @throws LIAISON_ERR_DECODE_* (old key == new key is LIAISON_ERR_DECODE_VALUE),
+ *   LIAISON_ERR_KEY_INVALID, LIAISON_ERR_SIGNATURE_INVALID
  */
 export function decodeKeyRotation(bytes: Uint8Array): KeyRotation {
   const r = new Reader(bytes);

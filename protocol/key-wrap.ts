@@ -10,7 +10,8 @@
  *
  * with A, B the sender's and recipient's static public keys (in that order, so the two directions
  * of a pair use different keys). Why static-static and not a sealed box per recipient: a sealed box
- * costs two X25519 operations per recipient per message (about 4.5k/s here, bench/protocol.ts),
+ * costs two X25519 operations per recipient per message (about 3,000 wrap + unwrap/s here, as
+ * bench/protocol.ts prints),
  * which alone would cap delivery below the Ed25519 verify rate; the pair key is computed once per
  * peer and cached, and a wrap then costs one BLAKE2b and one 32-byte AEAD. The wrap key changes
  * with the key commitment, so a sender that re-seals a message ID with a fresh content key never

@@ -67,7 +67,7 @@ export const MAX_ENVELOPE_LIFETIME_MS = 90 * 24 * 60 * 60 * 1000;
 /** How far in the future a createdAt may lie before the envelope is refused (clock skew). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
-/** Key records or rotation records in one key history. */
+/** Identity-key rotations in one key history (verifyKeyHistory). */
 export const MAX_KEY_HISTORY = 1024;
 
 /** Largest u64 value the decoder accepts where a JavaScript number is produced (2^53 - 1). */

@@ -9,15 +9,15 @@
  *   2. sender is a paired peer, key pinned    LIAISON_ERR_SENDER_KEY_MISMATCH
  *   3. signature                              LIAISON_ERR_SIGNATURE_INVALID
  *   4. this node is a recipient               LIAISON_ERR_NOT_A_RECIPIENT
- *   5. lifetime, expiry, clock skew           LIAISON_ERR_ENVELOPE_LIFETIME / _EXPIRED / _FROM_FUTURE
+ *   5. lifetime, clock skew, expiry           LIAISON_ERR_ENVELOPE_LIFETIME / _FROM_FUTURE / _EXPIRED
  *   6. sender static key certified            LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED
  *   7. message ID not seen before             LIAISON_ERR_REPLAY
  *   8. sequence above the last one accepted   LIAISON_ERR_SEQUENCE_REPLAY
  *   9. open: wrap, commitment, payload        LIAISON_ERR_RECIPIENT_KEY_UNKNOWN / _UNWRAP_FAILED /
  *                                             _KEY_COMMITMENT_MISMATCH / _PAYLOAD_DECRYPT_FAILED
  *
- * Nothing unsigned is interpreted before step 3, so a forged field never earns a more specific
- * error than "signature invalid".
+ * Before step 3 only the sender's node ID and identity key are read (to find the pinned key), so
+ * any other forged field never earns a more specific error than "signature invalid".
  */
 import type { Ed25519PublicKey } from './crypto.ts';
 import { decodeEnvelope, openEnvelope, recipientIndex, verifyEnvelopeSignature } from './envelope.ts';

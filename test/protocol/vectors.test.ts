@@ -34,8 +34,10 @@ import {
   createKeyRecord,
   asNodeId,
   initCrypto,
+  acceptEnvelope,
 } from '../../protocol/index.ts';
-import type { LocalIdentity, Payload } from '../../protocol/index.ts';
+import type { ErrorCode, LocalIdentity, Payload, ReceiverView } from '../../protocol/index.ts';
+import { rejects } from '../helpers/assert.ts';
 import { buildVectors, serialise, VECTORS_PATH } from '../vectors/generate.ts';
 
 await initCrypto();
@@ -175,3 +177,33 @@ function payloadJson(p: Payload) {
     })),
   };
 }
+
+t.test('invalid vectors: each refused with its one expected code', async (t) => {
+  t.ok(v.invalid.length >= 10);
+  for (const x of v.invalid) {
+    const run = (): unknown => {
+      switch (x.structure) {
+        case 'envelope': {
+          const me = id(x.receiver!);
+          // The receiver's context as §11 describes it: paired with every other vector node.
+          const view: ReceiverView = {
+            pinnedIdentityKey: (n) => [...ids.values()].find((p) => p !== me && toHex(p.nodeId) === toHex(n))?.signingKey.publicKey ?? null,
+            isCertifiedDhKey: (n, k) => [...ids.values()].some((p) => toHex(p.nodeId) === toHex(n) && toHex(p.keyRecord.dhKey.bytes) === toHex(k)),
+            hasSeen: () => false,
+            lastSequence: () => 0,
+          };
+          return acceptEnvelope(h(x.input), me, view, x.now!, new PairKeyCache());
+        }
+        case 'receipt':
+          return decodeReceipt(h(x.input));
+        case 'keyRecord':
+          return decodeKeyRecord(h(x.input));
+        case 'keyRotation':
+          return decodeKeyRotation(h(x.input));
+        default:
+          throw new Error(`unknown structure ${x.structure}`);
+      }
+    };
+    rejects(t, run, x.expectedError as ErrorCode, x.name);
+  }
+});

@@ -18,6 +18,8 @@ import {
   decodePayload,
   encodePayload,
   fingerprint,
+  keyCommitment,
+  concat as concatBytes,
   initCrypto,
   messageIdToText,
   nodeIdToText,
@@ -26,7 +28,8 @@ import {
   toHex,
   utf8,
 } from '../../protocol/index.ts';
-import type { Envelope, LocalIdentity, Payload, SealParams } from '../../protocol/index.ts';
+import type { Envelope, EnvelopeHeader, LocalIdentity, Payload, SealParams } from '../../protocol/index.ts';
+import { forge } from '../helpers/forge.ts';
 
 export const VECTORS_PATH = new URL('./liaison-v1.json', import.meta.url);
 
@@ -255,6 +258,40 @@ export async function buildVectors() {
   const newDh = createLocalIdentity(seed('alice/signing-2'), seed('alice/dh-2'), T0).dhKey;
   const record2 = createKeyRecord(newSigning, ids.alice.nodeId, newDh.publicKey, 2, T0 + 86_400_000);
 
+  // Malformed and hostile inputs, each with the receiver's context and the one expected code.
+  // Context for envelopes: the receiver has paired with every other node in `nodes` (pinned
+  // identity key, certified static key from its key record), has accepted nothing yet, and
+  // checks at time `now`.
+  const hex = (b: Uint8Array) => toHex(b);
+  const mutated = (b: Uint8Array, f: (c: Uint8Array) => void) => {
+    const c = Uint8Array.from(b);
+    f(c);
+    return c;
+  };
+  const forged = (name: string, over: (h: EnvelopeHeader, k: Uint8Array) => Partial<Parameters<typeof forge>[0]>) => {
+    const k = stream(`liaison-vector-forge:${name}`)(32);
+    const base = first.header;
+    const header: EnvelopeHeader = { ...jit.header, keyCommitment: keyCommitment(base.messageId, k), messageId: base.messageId };
+    return forge({ header, payloadKey: k, payload: { subject: 'forged', body: '', language: null, caseRef: null, form: null, attachments: [] }, signer: ids.alice.signingKey, sender: ids.alice, ...over(header, k) });
+  };
+  const now = T0 + 5000;
+  const invalid = [
+    { name: 'envelope-truncated', structure: 'envelope', receiver: 'bob', now, input: hex(first.bytes.subarray(0, first.bytes.length - 1)), expectedError: 'LIAISON_ERR_DECODE_TRUNCATED' },
+    { name: 'envelope-trailing-byte', structure: 'envelope', receiver: 'bob', now, input: hex(concatBytes(first.bytes, Uint8Array.of(0))), expectedError: 'LIAISON_ERR_DECODE_TRAILING' },
+    { name: 'envelope-version-2', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[1] = 2))), expectedError: 'LIAISON_ERR_DECODE_VERSION' },
+    { name: 'envelope-unknown-kind', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[4] = 9))), expectedError: 'LIAISON_ERR_DECODE_VALUE' },
+    { name: 'envelope-ciphertext-bit-flipped', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[4 + first.headerBytes.length + 4]! ^= 1))), expectedError: 'LIAISON_ERR_SIGNATURE_INVALID' },
+    { name: 'envelope-for-another-node', structure: 'envelope', receiver: 'carol', now, input: hex(first.bytes), expectedError: 'LIAISON_ERR_NOT_A_RECIPIENT' },
+    { name: 'envelope-expired', structure: 'envelope', receiver: 'bob', now: first.header.expiresAt, input: hex(first.bytes), expectedError: 'LIAISON_ERR_ENVELOPE_EXPIRED' },
+    { name: 'envelope-from-the-future', structure: 'envelope', receiver: 'bob', now: first.header.createdAt - 300_001, input: hex(first.bytes), expectedError: 'LIAISON_ERR_ENVELOPE_FROM_FUTURE' },
+    { name: 'envelope-key-commitment-mismatch', structure: 'envelope', receiver: 'bob', now, input: hex(forged('commitment', (_h, k) => ({ payloadKey: k.map((b) => b ^ 0xff), wrappedKey: k.map((b) => b ^ 0xff) }))), expectedError: 'LIAISON_ERR_KEY_COMMITMENT_MISMATCH' },
+    { name: 'envelope-payload-under-another-key', structure: 'envelope', receiver: 'bob', now, input: hex(forged('payload-key', (_h, k) => ({ payloadKey: k.map((b) => b ^ 0xff), wrappedKey: k }))), expectedError: 'LIAISON_ERR_PAYLOAD_DECRYPT_FAILED' },
+    { name: 'envelope-wraps-swapped-by-sender', structure: 'envelope', receiver: 'bob', now, input: hex(forged('swapped', () => ({ wrapOrder: [1, 0] }))), expectedError: 'LIAISON_ERR_UNWRAP_FAILED' },
+    { name: 'receipt-entries-out-of-order', structure: 'receipt', input: hex(mutated(receipt.bytes, (c) => { const e0 = 2 + 32 + 32 + 32 + 8 + 2; const a = c.slice(e0, e0 + 56); c.copyWithin(e0, e0 + 56, e0 + 112); c.set(a, e0 + 56); })), expectedError: 'LIAISON_ERR_DECODE_ORDER' },
+    { name: 'key-record-bad-signature', structure: 'keyRecord', input: hex(mutated(ids.alice.keyRecord.bytes, (c) => (c[c.length - 1]! ^= 1))), expectedError: 'LIAISON_ERR_KEY_RECORD_INVALID' },
+    { name: 'key-rotation-new-signature-missing', structure: 'keyRotation', input: hex(mutated(rotation.bytes, (c) => c.fill(0, c.length - 64))), expectedError: 'LIAISON_ERR_SIGNATURE_INVALID' },
+  ];
+
   return {
     description: 'Liaison protocol v1 known-answer vectors. All byte strings are lowercase hex. See docs/protocol.md §11.',
     formatVersion: 1,
@@ -285,6 +322,7 @@ export async function buildVectors() {
         newDhKey: toHex(newDh.publicKey.bytes),
       },
     ],
+    invalid,
   };
 }
 

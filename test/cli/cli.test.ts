@@ -1,0 +1,55 @@
+/**
+ * The `liaison` command, run as a user runs it: a child process, exit codes, output.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+
+const main = new URL('../../cli/main.ts', import.meta.url).pathname;
+const run = (args: string[], input?: string) =>
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }), timeout: 60_000 });
+
+const vectors = JSON.parse(readFileSync(new URL('../vectors/liaison-v1.json', import.meta.url), 'utf8')) as {
+  envelopes: { envelope: string; messageIdText: string; envelopeHash: string }[];
+  nodes: { keyRecord: string; nodeIdText: string }[];
+};
+
+t.test('inspect decodes an envelope given as hex on standard input', async (t) => {
+  const r = run(['inspect'], vectors.envelopes[0]!.envelope);
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { type: string; messageId: string; envelopeHash: string };
+  t.equal(out.type, 'envelope');
+  t.equal(out.messageId, vectors.envelopes[0]!.messageIdText);
+  t.equal(out.envelopeHash, vectors.envelopes[0]!.envelopeHash);
+});
+
+t.test('inspect checks a key record signature', async (t) => {
+  const r = run(['inspect'], vectors.nodes[0]!.keyRecord);
+  t.equal(r.status, 0, r.stderr);
+  t.equal((JSON.parse(r.stdout) as { nodeId: string }).nodeId, vectors.nodes[0]!.nodeIdText);
+  const tampered = vectors.nodes[0]!.keyRecord.slice(0, -2) + (vectors.nodes[0]!.keyRecord.endsWith('00') ? '01' : '00');
+  const bad = run(['inspect'], tampered);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /LIAISON_ERR_KEY_RECORD_INVALID/);
+});
+
+t.test('bad input and bad usage', async (t) => {
+  const garbage = run(['inspect'], 'ff00');
+  t.equal(garbage.status, 1);
+  t.match(garbage.stderr, /LIAISON_ERR_DECODE_TYPE/);
+  const unknown = run(['frobnicate']);
+  t.equal(unknown.status, 2);
+  t.match(unknown.stderr, /unknown verb 'frobnicate'/);
+  const missing = run(['inspect', '/nonexistent/file']);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /ENOENT|no such file/);
+});
+
+t.test('demo: the receipts verify and every attack is refused', async (t) => {
+  const r = run(['demo']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Rabat\s+delivered/);
+  t.match(r.stdout, /Madrid\s+delivered/);
+  t.equal((r.stdout.match(/refused: LIAISON_ERR_/g) ?? []).length, 5, 'five attacks, five refusals');
+  t.notMatch(r.stdout, /ACCEPTED/);
+});
