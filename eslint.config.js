@@ -18,8 +18,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/node/**', '**/cli/**'], message: 'protocol/ must not import node/ or cli/' },
-            { group: ['node:fs*', 'node:net', 'node:http*', 'node:child_process', 'node:os'], message: 'protocol/ does no I/O' },
+            {
+              group: ['**/node/**', '**/cli/**'],
+              message: 'protocol/ must not import node/ or cli/',
+            },
+            {
+              group: ['node:fs*', 'node:net', 'node:http*', 'node:child_process', 'node:os'],
+              message: 'protocol/ does no I/O',
+            },
           ],
         },
       ],

@@ -52,7 +52,9 @@ export function interleave(
   const rates: Record<string, number> = {};
   for (const name of names) {
     rates[name] = median(samples[name]!);
-    console.log(`${name.padEnd(48)} ${rates[name]!.toFixed(0).padStart(10)} /s (median of ${rounds})`);
+    console.log(
+      `${name.padEnd(48)} ${rates[name]!.toFixed(0).padStart(10)} /s (median of ${rounds})`,
+    );
   }
   return { rates, rounds };
 }

@@ -51,15 +51,25 @@ function params(): SealParams {
     createdAt: T0,
     expiresAt: T0 + 3_600_000,
     ref: null,
-    recipients: [{ nodeId: recipient.nodeId, dhKey: recipient.dhKey.publicKey, sequence, mailbox: '24-7' }],
-    payload: { subject: 'Urgent preservation request', body, language: 'en', caseRef: null, form: null, attachments: [] },
+    recipients: [
+      { nodeId: recipient.nodeId, dhKey: recipient.dhKey.publicKey, sequence, mailbox: '24-7' },
+    ],
+    payload: {
+      subject: 'Urgent preservation request',
+      body,
+      language: 'en',
+      caseRef: null,
+      form: null,
+      attachments: [],
+    },
   };
 }
 
 let lastSeq = 0;
 const view: ReceiverView = {
   pinnedIdentityKey: (n) => (equalBytes(n, sender.nodeId) ? sender.signingKey.publicKey : null),
-  isCertifiedDhKey: (n, k) => equalBytes(n, sender.nodeId) && equalBytes(k, sender.dhKey.publicKey.bytes),
+  isCertifiedDhKey: (n, k) =>
+    equalBytes(n, sender.nodeId) && equalBytes(k, sender.dhKey.publicKey.bytes),
   hasSeen: () => false,
   lastSequence: () => lastSeq,
 };
@@ -113,8 +123,12 @@ const baseline = Math.max(opensslRate, sodiumRate);
 const ratio = median(perRound.map((r) => r.env / Math.max(r.openssl, r.sodium)));
 console.log('');
 console.log(`envelopes/s (seal + open):      ${envelopeRate.toFixed(0)}`);
-console.log(`raw Ed25519 sign+verify/s:      ${baseline.toFixed(0)} (faster of OpenSSL ${opensslRate.toFixed(0)}, libsodium ${sodiumRate.toFixed(0)})`);
-console.log(`ratio:                          ${ratio.toFixed(3)} (median of ${ROUNDS} per-round ratios; target >= 0.8)`);
+console.log(
+  `raw Ed25519 sign+verify/s:      ${baseline.toFixed(0)} (faster of OpenSSL ${opensslRate.toFixed(0)}, libsodium ${sodiumRate.toFixed(0)})`,
+);
+console.log(
+  `ratio:                          ${ratio.toFixed(3)} (median of ${ROUNDS} per-round ratios; target >= 0.8)`,
+);
 console.log(
   JSON.stringify({
     bench: 'protocol',

@@ -23,7 +23,13 @@ import {
   toHex,
   verifyReceipt,
 } from '../protocol/index.ts';
-import type { Accepted, LocalIdentity, MessageId, NodeId, ReceiverView } from '../protocol/index.ts';
+import type {
+  Accepted,
+  LocalIdentity,
+  MessageId,
+  NodeId,
+  ReceiverView,
+} from '../protocol/index.ts';
 
 interface Authority {
   readonly name: string;
@@ -50,20 +56,29 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
   for (const a of all) {
     say(`${a.name}`);
     say(`  node ID      ${nodeIdToText(a.identity.nodeId)}`);
-    say(`  fingerprint  ${fingerprint(a.identity.signingKey.publicKey)}   (read out over the phone when pairing)`);
+    say(
+      `  fingerprint  ${fingerprint(a.identity.signingKey.publicKey)}   (read out over the phone when pairing)`,
+    );
   }
 
   // Each node pins its peers' identity keys and knows their certified static keys (pairing does
   // this over the network in the node daemon; here the three have paired already).
   const viewFor = (me: Authority): ReceiverView => ({
-    pinnedIdentityKey: (id: NodeId) => all.find((a) => a !== me && equalBytes(a.identity.nodeId, id))?.identity.signingKey.publicKey ?? null,
+    pinnedIdentityKey: (id: NodeId) =>
+      all.find((a) => a !== me && equalBytes(a.identity.nodeId, id))?.identity.signingKey
+        .publicKey ?? null,
     isCertifiedDhKey: (id: NodeId, key: Uint8Array) =>
-      all.some((a) => equalBytes(a.identity.nodeId, id) && equalBytes(a.identity.keyRecord.dhKey.bytes, key)),
+      all.some(
+        (a) =>
+          equalBytes(a.identity.nodeId, id) && equalBytes(a.identity.keyRecord.dhKey.bytes, key),
+      ),
     hasSeen: (_sender: NodeId, id: MessageId) => me.seen.has(toHex(id)),
     lastSequence: () => me.lastSeq,
   });
 
-  say('\nT+0.0s  Paris seals an urgent preservation request (Budapest Convention art. 29) for Rabat and Madrid.');
+  say(
+    '\nT+0.0s  Paris seals an urgent preservation request (Budapest Convention art. 29) for Rabat and Madrid.',
+  );
   const sealed = sealEnvelope(
     paris.identity,
     {
@@ -74,7 +89,12 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
       createdAt: now,
       expiresAt: now + 8 * 3600_000,
       ref: null,
-      recipients: [rabat, madrid].map((r) => ({ nodeId: r.identity.nodeId, dhKey: r.identity.dhKey.publicKey, sequence: 1, mailbox: '24-7' })),
+      recipients: [rabat, madrid].map((r) => ({
+        nodeId: r.identity.nodeId,
+        dhKey: r.identity.dhKey.publicKey,
+        sequence: 1,
+        mailbox: '24-7',
+      })),
       payload: {
         subject: 'Preservation request: subscriber and traffic data, account @example-handle',
         body: 'Please preserve all subscriber, traffic and content data for the account below pending an MLA request. Suspected attack planning; the provider deletes logs after 7 days.',
@@ -98,34 +118,60 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
   );
   const h = sealed.header;
   say(`  message ID    ${messageIdToText(h.messageId)}`);
-  say(`  envelope      ${sealed.bytes.length} bytes, one signature, content key wrapped for ${h.recipients.length} recipients`);
-  say(`  in clear      kind=${h.kind} priority=${h.priority} handling=${h.handling} author=${h.author} (metadata only)`);
-  say(`  encrypted     subject, body, case reference, form fields: ${sealed.ciphertext.length} bytes of XChaCha20-Poly1305`);
+  say(
+    `  envelope      ${sealed.bytes.length} bytes, one signature, content key wrapped for ${h.recipients.length} recipients`,
+  );
+  say(
+    `  in clear      kind=${h.kind} priority=${h.priority} handling=${h.handling} author=${h.author} (metadata only)`,
+  );
+  say(
+    `  encrypted     subject, body, case reference, form fields: ${sealed.ciphertext.length} bytes of XChaCha20-Poly1305`,
+  );
   say(`  envelopeHash  ${toHex(sealed.envelopeHash)}`);
 
   const receipts: Uint8Array[] = [];
   for (const r of [rabat, madrid]) {
-    const accepted: Accepted = acceptEnvelope(sealed.bytes, r.identity, viewFor(r), now + 1200, r.pairKeys);
+    const accepted: Accepted = acceptEnvelope(
+      sealed.bytes,
+      r.identity,
+      viewFor(r),
+      now + 1200,
+      r.pairKeys,
+    );
     r.seen.add(toHex(accepted.envelope.header.messageId));
     r.lastSeq = accepted.envelope.header.recipients[accepted.recipientIndex]!.sequence;
-    say(`\nT+1.2s  ${r.name.split(':')[0]} verifies Paris's signature against the pinned key and opens the envelope.`);
+    say(
+      `\nT+1.2s  ${r.name.split(':')[0]} verifies Paris's signature against the pinned key and opens the envelope.`,
+    );
     say(`  subject       ${accepted.payload.subject}`);
-    say(`  form          ${accepted.payload.form?.formId} v${accepted.payload.form?.formVersion}: ${accepted.payload.form?.fields.map((f) => `${f.name}=${f.value}`).join('; ')}`);
+    say(
+      `  form          ${accepted.payload.form?.formId} v${accepted.payload.form?.formVersion}: ${accepted.payload.form?.fields.map((f) => `${f.name}=${f.value}`).join('; ')}`,
+    );
     say(`  key commitment checked: every recipient reads the same plaintext`);
-    const receipt = createReceipt(r.identity.signingKey, r.identity.nodeId, paris.identity.nodeId, now + 1300, [
-      { messageId: h.messageId, envelopeHash: accepted.envelope.envelopeHash, logIndex: 41 },
-    ]);
+    const receipt = createReceipt(
+      r.identity.signingKey,
+      r.identity.nodeId,
+      paris.identity.nodeId,
+      now + 1300,
+      [{ messageId: h.messageId, envelopeHash: accepted.envelope.envelopeHash, logIndex: 41 }],
+    );
     receipts.push(receipt.bytes);
-    say(`  signed receipt sent back (${receipt.bytes.length} bytes, names the envelope hash and audit-log index 41)`);
+    say(
+      `  signed receipt sent back (${receipt.bytes.length} bytes, names the envelope hash and audit-log index 41)`,
+    );
   }
 
-  say('\nT+1.3s  Paris verifies both receipts: proof that each recipient stored exactly what was sent.');
+  say(
+    '\nT+1.3s  Paris verifies both receipts: proof that each recipient stored exactly what was sent.',
+  );
   for (const [i, bytes] of receipts.entries()) {
     const issuer = [rabat, madrid][i]!;
     const receipt = decodeReceipt(bytes);
     verifyReceipt(receipt, issuer.identity.signingKey.publicKey, paris.identity.nodeId);
     const entry = receiptEntryFor(receipt, decodeEnvelope(sealed.bytes));
-    say(`  ${issuer.name.split(':')[0]!.padEnd(7)} delivered, recorded at its log index ${entry.logIndex}`);
+    say(
+      `  ${issuer.name.split(':')[0]!.padEnd(7)} delivered, recorded at its log index ${entry.logIndex}`,
+    );
   }
 
   say('\nAn attacker who controls the network or a peer tries its luck:');
@@ -140,26 +186,58 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
   };
   const tampered = Uint8Array.from(sealed.bytes);
   tampered[tampered.length - 100]! ^= 0x01;
-  attempt('flip one bit of the ciphertext in transit', () => acceptEnvelope(tampered, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys));
-  attempt('replay the same envelope to Rabat', () => acceptEnvelope(sealed.bytes, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys));
+  attempt('flip one bit of the ciphertext in transit', () =>
+    acceptEnvelope(tampered, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys),
+  );
+  attempt('replay the same envelope to Rabat', () =>
+    acceptEnvelope(sealed.bytes, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys),
+  );
   const outsider = make('Outsider');
   attempt('an unpaired node sends to Madrid', () => {
     const forged = sealEnvelope(
       outsider.identity,
-      { ...baseParams(now), recipients: [{ nodeId: madrid.identity.nodeId, dhKey: madrid.identity.dhKey.publicKey, sequence: 2, mailbox: '24-7' }] },
+      {
+        ...baseParams(now),
+        recipients: [
+          {
+            nodeId: madrid.identity.nodeId,
+            dhKey: madrid.identity.dhKey.publicKey,
+            sequence: 2,
+            mailbox: '24-7',
+          },
+        ],
+      },
       { pairKeys: outsider.pairKeys },
     );
     acceptEnvelope(forged.bytes, madrid.identity, viewFor(madrid), now + 2000, madrid.pairKeys);
   });
-  attempt('Rabat forwards Paris\'s envelope to a third party', () => {
+  attempt("Rabat forwards Paris's envelope to a third party", () => {
     const third = make('Third');
-    acceptEnvelope(sealed.bytes, third.identity, { ...viewFor(third), pinnedIdentityKey: () => paris.identity.signingKey.publicKey }, now + 2000, third.pairKeys);
+    acceptEnvelope(
+      sealed.bytes,
+      third.identity,
+      { ...viewFor(third), pinnedIdentityKey: () => paris.identity.signingKey.publicKey },
+      now + 2000,
+      third.pairKeys,
+    );
   });
   attempt('deliver the request after its 8-hour expiry', () => {
     const fresh = make('Fresh');
-    acceptEnvelope(sealed.bytes, madrid.identity, { ...viewFor(fresh), pinnedIdentityKey: () => paris.identity.signingKey.publicKey, isCertifiedDhKey: () => true }, now + 9 * 3600_000, madrid.pairKeys);
+    acceptEnvelope(
+      sealed.bytes,
+      madrid.identity,
+      {
+        ...viewFor(fresh),
+        pinnedIdentityKey: () => paris.identity.signingKey.publicKey,
+        isCertifiedDhKey: () => true,
+      },
+      now + 9 * 3600_000,
+      madrid.pairKeys,
+    );
   });
-  say('\nNext: `npm test` runs the test suite; `npm run bench:protocol` measures seal + open against raw Ed25519.');
+  say(
+    '\nNext: `npm test` runs the test suite; `npm run bench:protocol` measures seal + open against raw Ed25519.',
+  );
 }
 
 function baseParams(now: number) {
@@ -171,6 +249,13 @@ function baseParams(now: number) {
     createdAt: now,
     expiresAt: now + 3600_000,
     ref: null,
-    payload: { subject: 'hello', body: 'trust me', language: null, caseRef: null, form: null, attachments: [] },
+    payload: {
+      subject: 'hello',
+      body: 'trust me',
+      language: null,
+      caseRef: null,
+      form: null,
+      attachments: [],
+    },
   };
 }

@@ -47,7 +47,12 @@ export function inspect(input: Uint8Array): Json {
         expiresAt: new Date(h.expiresAt).toISOString(),
         ref: h.ref === null ? null : messageIdToText(h.ref),
         keyCommitment: toHex(h.keyCommitment),
-        recipients: h.recipients.map((r) => ({ nodeId: nodeIdToText(r.nodeId), dhKey: toHex(r.dhKey), sequence: r.sequence, mailbox: r.mailbox })),
+        recipients: h.recipients.map((r) => ({
+          nodeId: nodeIdToText(r.nodeId),
+          dhKey: toHex(r.dhKey),
+          sequence: r.sequence,
+          mailbox: r.mailbox,
+        })),
         ciphertextBytes: e.ciphertext.length,
         payloadHash: toHex(e.payloadHash),
         envelopeHash: toHex(e.envelopeHash),
@@ -63,7 +68,11 @@ export function inspect(input: Uint8Array): Json {
         issuerIdentityKey: toHex(r.issuerIdentityKey),
         sender: nodeIdToText(r.senderNodeId),
         issuedAt: new Date(r.issuedAt).toISOString(),
-        entries: r.entries.map((x) => ({ messageId: messageIdToText(x.messageId), envelopeHash: toHex(x.envelopeHash), logIndex: x.logIndex })),
+        entries: r.entries.map((x) => ({
+          messageId: messageIdToText(x.messageId),
+          envelopeHash: toHex(x.envelopeHash),
+          logIndex: x.logIndex,
+        })),
         signature: toHex(r.signature),
         signatureChecked: false,
       };
@@ -93,6 +102,9 @@ export function inspect(input: Uint8Array): Json {
       };
     }
     default:
-      throw new LiaisonError('LIAISON_ERR_DECODE_TYPE', `unknown structure type ${bytes[0] === undefined ? '(empty input)' : `0x${bytes[0].toString(16).padStart(2, '0')}`}`);
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_TYPE',
+        `unknown structure type ${bytes[0] === undefined ? '(empty input)' : `0x${bytes[0].toString(16).padStart(2, '0')}`}`,
+      );
   }
 }

@@ -37,7 +37,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'version':
     case '--version': {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      const pkg = JSON.parse(
+        readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+      ) as { version: string };
       process.stdout.write(`liaison ${pkg.version}\n`);
       return;
     }
@@ -49,7 +51,10 @@ async function main(argv: string[]): Promise<void> {
     case 'inspect': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length > 1) usage('inspect takes at most one FILE');
-      const input = positionals[0] === undefined || positionals[0] === '-' ? readFileSync(0) : readFileSync(positionals[0]);
+      const input =
+        positionals[0] === undefined || positionals[0] === '-'
+          ? readFileSync(0)
+          : readFileSync(positionals[0]);
       await initCrypto();
       process.stdout.write(`${JSON.stringify(inspect(new Uint8Array(input)), null, 2)}\n`);
       return;

@@ -45,14 +45,16 @@ export class Writer {
   }
 
   u8(v: number, field = 'u8'): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xff) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u8');
+    if (!Number.isInteger(v) || v < 0 || v > 0xff)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u8');
     this.reserve(1);
     this.buf[this.pos++] = v;
     return this;
   }
 
   u16(v: number, field = 'u16'): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u16');
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u16');
     this.reserve(2);
     this.view.setUint16(this.pos, v);
     this.pos += 2;
@@ -60,7 +62,8 @@ export class Writer {
   }
 
   u32(v: number, field = 'u32'): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u32');
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u32');
     this.reserve(4);
     this.view.setUint32(this.pos, v);
     this.pos += 4;
@@ -69,7 +72,8 @@ export class Writer {
 
   /** u64 restricted to the safe-integer range, so that decode(encode(x)) is exact in JS. */
   u64(v: number, field = 'u64'): this {
-    if (!Number.isSafeInteger(v) || v < 0) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u64 in the safe range');
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a u64 in the safe range');
     this.reserve(8);
     this.view.setUint32(this.pos, Math.floor(v / 0x100000000));
     this.view.setUint32(this.pos + 4, v >>> 0);
@@ -83,7 +87,8 @@ export class Writer {
 
   /** Fixed-length bytes: the length is part of the format, not written. */
   fixed(bytes: Uint8Array, length: number, field: string): this {
-    if (bytes.length !== length) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `must be ${length} bytes`);
+    if (bytes.length !== length)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `must be ${length} bytes`);
     this.reserve(length);
     this.buf.set(bytes, this.pos);
     this.pos += length;
@@ -92,8 +97,10 @@ export class Writer {
 
   /** Length-prefixed bytes, checked against `max`. */
   bytes(bytes: Uint8Array, prefix: LengthPrefix, max: number, field: string, min = 0): this {
-    if (bytes.length > max) throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `${bytes.length} > ${max} bytes`);
-    if (bytes.length < min) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `shorter than ${min} bytes`);
+    if (bytes.length > max)
+      throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `${bytes.length} > ${max} bytes`);
+    if (bytes.length < min)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `shorter than ${min} bytes`);
     if (prefix === 1) this.u8(bytes.length);
     else if (prefix === 2) this.u16(bytes.length);
     else this.u32(bytes.length);
@@ -106,8 +113,10 @@ export class Writer {
   /** Length-prefixed UTF-8 text, encoded straight into the buffer. */
   text(value: string, prefix: LengthPrefix, max: number, field: string, min = 0): this {
     // Every UTF-16 code unit takes at least one UTF-8 byte: refuse before reserving anything.
-    if (value.length > max) throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `more than ${max} bytes`);
-    if (!value.isWellFormed()) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'lone surrogate');
+    if (value.length > max)
+      throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `more than ${max} bytes`);
+    if (!value.isWellFormed())
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'lone surrogate');
     // Try with one byte per code unit (exact for ASCII); only text that did not fit is encoded
     // again with the worst case of 3 bytes per code unit reserved.
     this.reserve(prefix + value.length);
@@ -116,8 +125,10 @@ export class Writer {
       this.reserve(prefix + value.length * 3);
       ({ read, written } = utf8Encoder.encodeInto(value, this.buf.subarray(this.pos + prefix)));
     }
-    if (written > max) throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `${written} > ${max} bytes`);
-    if (written < min) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `shorter than ${min} bytes`);
+    if (written > max)
+      throw encodeFail('LIAISON_ERR_ENCODE_LIMIT', field, `${written} > ${max} bytes`);
+    if (written < min)
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, `shorter than ${min} bytes`);
     if (prefix === 1) this.buf[this.pos] = written;
     else if (prefix === 2) this.view.setUint16(this.pos, written);
     else this.view.setUint32(this.pos, written);
@@ -127,7 +138,8 @@ export class Writer {
 
   /** Length-prefixed (u8) restricted ASCII identifier, see IDENT_PATTERN. */
   ident(value: string, max: number, field: string): this {
-    if (!IDENT_PATTERN.test(value)) throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a valid identifier');
+    if (!IDENT_PATTERN.test(value))
+      throw encodeFail('LIAISON_ERR_ENCODE_VALUE', field, 'not a valid identifier');
     return this.text(value, 1, max, field, 1);
   }
 
@@ -175,7 +187,10 @@ export class Reader {
 
   private need(n: number, field: string): void {
     if (this.buf.length - this.pos < n) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_TRUNCATED', `${field} at offset ${this.pos}`, { field, offset: this.pos });
+      throw new LiaisonError('LIAISON_ERR_DECODE_TRUNCATED', `${field} at offset ${this.pos}`, {
+        field,
+        offset: this.pos,
+      });
     }
   }
 
@@ -215,7 +230,11 @@ export class Reader {
   bool(field: string): boolean {
     const at = this.pos;
     const v = this.u8(field);
-    if (v > 1) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: flag must be 0 or 1`, { field, offset: at });
+    if (v > 1)
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: flag must be 0 or 1`, {
+        field,
+        offset: at,
+      });
     return v === 1;
   }
 
@@ -231,8 +250,17 @@ export class Reader {
   length(prefix: LengthPrefix, max: number, field: string, min = 0): number {
     const at = this.pos;
     const n = prefix === 1 ? this.u8(field) : prefix === 2 ? this.u16(field) : this.u32(field);
-    if (n > max) throw new LiaisonError('LIAISON_ERR_DECODE_LIMIT', `${field}: ${n} > ${max}`, { field, limit: max, offset: at });
-    if (n < min) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: ${n} < ${min}`, { field, offset: at });
+    if (n > max)
+      throw new LiaisonError('LIAISON_ERR_DECODE_LIMIT', `${field}: ${n} > ${max}`, {
+        field,
+        limit: max,
+        offset: at,
+      });
+    if (n < min)
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: ${n} < ${min}`, {
+        field,
+        offset: at,
+      });
     return n;
   }
 
@@ -256,11 +284,18 @@ export class Reader {
     const raw = this.bytes(1, max, field, 1);
     // Checked on bytes, before any string is built, so non-ASCII never reaches the regex.
     for (const b of raw) {
-      if (b > 0x7f) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: not an identifier`, { field, offset: at });
+      if (b > 0x7f)
+        throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: not an identifier`, {
+          field,
+          offset: at,
+        });
     }
     const s = String.fromCharCode(...raw);
     if (!IDENT_PATTERN.test(s)) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: not an identifier`, { field, offset: at });
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: not an identifier`, {
+        field,
+        offset: at,
+      });
     }
     return s;
   }
@@ -270,7 +305,10 @@ export class Reader {
     const at = this.pos;
     const v = this.u8(field);
     if (!(allowed as readonly number[]).includes(v)) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: unknown value ${v}`, { field, offset: at });
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', `${field}: unknown value ${v}`, {
+        field,
+        offset: at,
+      });
     }
     return v as T;
   }
@@ -278,10 +316,14 @@ export class Reader {
   /** Asserts that the whole input was consumed. */
   end(structure: string): void {
     if (this.pos !== this.buf.length) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_TRAILING', `${this.buf.length - this.pos} bytes after ${structure}`, {
-        field: structure,
-        offset: this.pos,
-      });
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_TRAILING',
+        `${this.buf.length - this.pos} bytes after ${structure}`,
+        {
+          field: structure,
+          offset: this.pos,
+        },
+      );
     }
   }
 }
@@ -293,10 +335,16 @@ export class Reader {
 export function readPreamble(r: Reader, type: number, version: number, structure: string): void {
   const t = r.u8(`${structure}.type`);
   if (t !== type) {
-    throw new LiaisonError('LIAISON_ERR_DECODE_TYPE', `${structure}: expected type 0x${type.toString(16).padStart(2, '0')}, got 0x${t.toString(16).padStart(2, '0')}`, { field: `${structure}.type` });
+    throw new LiaisonError(
+      'LIAISON_ERR_DECODE_TYPE',
+      `${structure}: expected type 0x${type.toString(16).padStart(2, '0')}, got 0x${t.toString(16).padStart(2, '0')}`,
+      { field: `${structure}.type` },
+    );
   }
   const v = r.u8(`${structure}.version`);
   if (v !== version) {
-    throw new LiaisonError('LIAISON_ERR_DECODE_VERSION', `${structure}: version ${v}`, { field: `${structure}.version` });
+    throw new LiaisonError('LIAISON_ERR_DECODE_VERSION', `${structure}: version ${v}`, {
+      field: `${structure}.version`,
+    });
   }
 }

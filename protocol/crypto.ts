@@ -54,9 +54,41 @@ interface SodiumModule {
   HEAPU8: Uint8Array;
   _malloc(n: number): number;
   _free(ptr: number): void;
-  _crypto_generichash(out: number, outLen: number, msg: number, msgLenLo: number, msgLenHi: number, key: number, keyLen: number): number;
-  _crypto_aead_xchacha20poly1305_ietf_encrypt(c: number, cLenP: number, m: number, mLenLo: number, mLenHi: number, ad: number, adLenLo: number, adLenHi: number, nsec: number, npub: number, k: number): number;
-  _crypto_aead_xchacha20poly1305_ietf_decrypt(m: number, mLenP: number, nsec: number, c: number, cLenLo: number, cLenHi: number, ad: number, adLenLo: number, adLenHi: number, npub: number, k: number): number;
+  _crypto_generichash(
+    out: number,
+    outLen: number,
+    msg: number,
+    msgLenLo: number,
+    msgLenHi: number,
+    key: number,
+    keyLen: number,
+  ): number;
+  _crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: number,
+    cLenP: number,
+    m: number,
+    mLenLo: number,
+    mLenHi: number,
+    ad: number,
+    adLenLo: number,
+    adLenHi: number,
+    nsec: number,
+    npub: number,
+    k: number,
+  ): number;
+  _crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: number,
+    mLenP: number,
+    nsec: number,
+    c: number,
+    cLenLo: number,
+    cLenHi: number,
+    ad: number,
+    adLenLo: number,
+    adLenHi: number,
+    npub: number,
+    k: number,
+  ): number;
 }
 
 class DirectSodium {
@@ -83,11 +115,15 @@ class DirectSodium {
     const msg = Uint8Array.from({ length: 77 }, (_, i) => i);
     const key = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
     const nonce = Uint8Array.from({ length: 24 }, (_, i) => i * 3);
-    const same = (a: Uint8Array | null, b: Uint8Array): boolean => a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+    const same = (a: Uint8Array | null, b: Uint8Array): boolean =>
+      a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
     const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, key, null, nonce, key);
     const ok =
       same(d.blake2b(32, key, [msg]), sodium.crypto_generichash(32, msg, key)) &&
-      same(d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]), sodium.crypto_generichash(32, msg, null)) &&
+      same(
+        d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]),
+        sodium.crypto_generichash(32, msg, null),
+      ) &&
       same(d.aead(true, key, nonce, key, msg), ct) &&
       same(d.aead(false, key, nonce, key, ct), msg) &&
       d.aead(false, key, nonce, msg, ct) === null;
@@ -126,7 +162,17 @@ class DirectSodium {
       at += p.length;
     }
     try {
-      if (this.m._crypto_generichash(base, outLen, msgPtr, msgLen, 0, key === null ? 0 : keyPtr, keyLen) !== 0) {
+      if (
+        this.m._crypto_generichash(
+          base,
+          outLen,
+          msgPtr,
+          msgLen,
+          0,
+          key === null ? 0 : keyPtr,
+          keyLen,
+        ) !== 0
+      ) {
         throw new Error('libsodium: crypto_generichash failed');
       }
       return heap.slice(base, base + outLen);
@@ -136,7 +182,13 @@ class DirectSodium {
   }
 
   /** XChaCha20-Poly1305 seal (`encrypt`) or open; open returns null when the tag is wrong. */
-  aead(encrypt: boolean, key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, input: Uint8Array): Uint8Array | null {
+  aead(
+    encrypt: boolean,
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    input: Uint8Array,
+  ): Uint8Array | null {
     const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     if (outLen < 0) return null;
     const total = outLen + input.length + ad.length + AEAD_NONCE_BYTES + AEAD_KEY_BYTES;
@@ -152,8 +204,32 @@ class DirectSodium {
     heap.set(key, keyPtr);
     try {
       const rc = encrypt
-        ? this.m._crypto_aead_xchacha20poly1305_ietf_encrypt(base, 0, inPtr, input.length, 0, adPtr, ad.length, 0, 0, noncePtr, keyPtr)
-        : this.m._crypto_aead_xchacha20poly1305_ietf_decrypt(base, 0, 0, inPtr, input.length, 0, adPtr, ad.length, 0, noncePtr, keyPtr);
+        ? this.m._crypto_aead_xchacha20poly1305_ietf_encrypt(
+            base,
+            0,
+            inPtr,
+            input.length,
+            0,
+            adPtr,
+            ad.length,
+            0,
+            0,
+            noncePtr,
+            keyPtr,
+          )
+        : this.m._crypto_aead_xchacha20poly1305_ietf_decrypt(
+            base,
+            0,
+            0,
+            inPtr,
+            input.length,
+            0,
+            adPtr,
+            ad.length,
+            0,
+            noncePtr,
+            keyPtr,
+          );
       return rc === 0 ? heap.slice(base, base + outLen) : null;
     } finally {
       heap.fill(0, base, base + total);
@@ -190,7 +266,10 @@ export class Ed25519PublicKey {
    * @throws LIAISON_ERR_KEY_INVALID unless `bytes` is a canonical prime-order point.
    */
   static fromBytes(bytes: Uint8Array, label = 'ed25519 public key'): Ed25519PublicKey {
-    if (bytes.length !== ED25519_PUBLIC_KEY_BYTES || !lib().crypto_core_ed25519_is_valid_point(bytes)) {
+    if (
+      bytes.length !== ED25519_PUBLIC_KEY_BYTES ||
+      !lib().crypto_core_ed25519_is_valid_point(bytes)
+    ) {
       throw new LiaisonError('LIAISON_ERR_KEY_INVALID', label, { field: label });
     }
     const copy = Uint8Array.from(bytes);
@@ -230,7 +309,9 @@ export class Ed25519PrivateKey {
       type: 'pkcs8',
     });
     const spki = nodeCrypto.createPublicKey(handle).export({ format: 'der', type: 'spki' });
-    const pub = Ed25519PublicKey.fromBytes(new Uint8Array(spki.subarray(SPKI_ED25519_PREFIX.length)));
+    const pub = Ed25519PublicKey.fromBytes(
+      new Uint8Array(spki.subarray(SPKI_ED25519_PREFIX.length)),
+    );
     return new Ed25519PrivateKey(copy, handle, pub);
   }
 
@@ -323,10 +404,15 @@ export function blake2b256(message: Uint8Array, key?: Uint8Array): Uint8Array {
 }
 
 /** BLAKE2b-256 of the concatenation of `parts`, keyed when `key` is not null. */
-export function blake2b256Parts(key: Uint8Array | null, ...parts: readonly Uint8Array[]): Uint8Array {
+export function blake2b256Parts(
+  key: Uint8Array | null,
+  ...parts: readonly Uint8Array[]
+): Uint8Array {
   const l = lib();
   if (key !== null && (key.length < 1 || key.length > 64)) {
-    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'BLAKE2b key must be 1 to 64 bytes', { field: 'key' });
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'BLAKE2b key must be 1 to 64 bytes', {
+      field: 'key',
+    });
   }
   if (direct !== null) return direct.blake2b(HASH_BYTES, key, parts);
   return l.crypto_generichash(HASH_BYTES, parts.length === 1 ? parts[0]! : concat(...parts), key);
@@ -349,7 +435,12 @@ export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** XChaCha20-Poly1305 (IETF); returns ciphertext || 16-byte tag. */
-export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+export function aeadEncrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
   abytes(key, AEAD_KEY_BYTES, 'aead key');
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
   const l = lib();
@@ -358,7 +449,12 @@ export function aeadEncrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, 
 }
 
 /** XChaCha20-Poly1305 (IETF) decryption; `null` when the tag does not authenticate. */
-export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
+export function aeadDecrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array | null {
   abytes(key, AEAD_KEY_BYTES, 'aead key');
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
   if (ciphertext.length < AEAD_TAG_BYTES) return null;

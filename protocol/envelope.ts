@@ -34,7 +34,8 @@ import { LiaisonError } from './errors.ts';
 import { asMessageId, asNodeId, MESSAGE_ID_BYTES, NODE_ID_BYTES } from './ids.ts';
 import type { MessageId, NodeId } from './ids.ts';
 import type { LocalIdentity } from './keys.ts';
-import { PairKeyCache, unwrapContentKey, WRAP_BYTES, wrapContentKey } from './key-wrap.ts';
+import type { PairKeyCache } from './key-wrap.ts';
+import { unwrapContentKey, WRAP_BYTES, wrapContentKey } from './key-wrap.ts';
 import {
   MAX_AUTHOR_BYTES,
   MAX_ENVELOPE_BYTES,
@@ -163,7 +164,9 @@ function arg(message: string, field: string): LiaisonError {
 
 export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   const w = new Writer(256 + h.recipients.length * 160);
-  w.u8(KINDS[h.kind], 'kind').u8(PRIORITIES[h.priority], 'priority').u8(HANDLING_CODES[h.handling], 'handling');
+  w.u8(KINDS[h.kind], 'kind')
+    .u8(PRIORITIES[h.priority], 'priority')
+    .u8(HANDLING_CODES[h.handling], 'handling');
   w.fixed(h.messageId, MESSAGE_ID_BYTES, 'messageId');
   w.fixed(h.senderNodeId, NODE_ID_BYTES, 'senderNodeId');
   w.fixed(h.senderIdentityKey, 32, 'senderIdentityKey');
@@ -174,7 +177,9 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   if (h.ref !== null) w.fixed(h.ref, MESSAGE_ID_BYTES, 'ref');
   w.fixed(h.keyCommitment, 32, 'keyCommitment');
   if (h.recipients.length < 1 || h.recipients.length > MAX_RECIPIENTS) {
-    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', `recipients: 1 to ${MAX_RECIPIENTS}`, { field: 'recipients' });
+    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', `recipients: 1 to ${MAX_RECIPIENTS}`, {
+      field: 'recipients',
+    });
   }
   w.u8(h.recipients.length, 'recipientCount');
   for (const r of h.recipients) {
@@ -184,7 +189,8 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
     w.ident(r.mailbox, MAX_MAILBOX_BYTES, 'recipient.mailbox');
   }
   const out = w.finish();
-  if (out.length > MAX_HEADER_BYTES) throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'header too large', { field: 'header' });
+  if (out.length > MAX_HEADER_BYTES)
+    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'header too large', { field: 'header' });
   return out;
 }
 
@@ -209,19 +215,44 @@ export function decodeHeader(bytes: Uint8Array): EnvelopeHeader {
     const nodeId = asNodeId(r.fixed(NODE_ID_BYTES, 'header.recipient.nodeId'));
     const prev = recipients[i - 1];
     if (prev !== undefined && compareBytes(prev.nodeId, nodeId) >= 0) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_ORDER', 'header.recipients not strictly ascending by node ID', { field: 'header.recipients' });
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_ORDER',
+        'header.recipients not strictly ascending by node ID',
+        { field: 'header.recipients' },
+      );
     }
     const dhKey = r.fixed(32, 'header.recipient.dhKey');
     const sequence = r.u64('header.recipient.sequence');
-    if (sequence < 1) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'header.recipient.sequence must be >= 1', { field: 'header.recipient.sequence' });
+    if (sequence < 1)
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'header.recipient.sequence must be >= 1', {
+        field: 'header.recipient.sequence',
+      });
     const mailbox = r.ident(MAX_MAILBOX_BYTES, 'header.recipient.mailbox');
     recipients.push({ nodeId, dhKey, sequence, mailbox });
   }
   r.end('header');
   if (recipients.some((x) => equalBytes(x.nodeId, senderNodeId))) {
-    throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'header: the sender is among the recipients', { field: 'header.recipients' });
+    throw new LiaisonError(
+      'LIAISON_ERR_DECODE_VALUE',
+      'header: the sender is among the recipients',
+      { field: 'header.recipients' },
+    );
   }
-  return { kind, priority, handling, messageId, senderNodeId, senderIdentityKey, senderDhKey, author, createdAt, expiresAt, ref, keyCommitment, recipients };
+  return {
+    kind,
+    priority,
+    handling,
+    messageId,
+    senderNodeId,
+    senderIdentityKey,
+    senderDhKey,
+    author,
+    createdAt,
+    expiresAt,
+    ref,
+    keyCommitment,
+    recipients,
+  };
 }
 
 export function payloadHashOf(ciphertext: Uint8Array): Uint8Array {
@@ -229,7 +260,11 @@ export function payloadHashOf(ciphertext: Uint8Array): Uint8Array {
 }
 
 /** envelopeHash from the parts an auditor keeps after the payload is erased. */
-export function envelopeHashOf(headerBytes: Uint8Array, payloadHash: Uint8Array, wrapsBytes: Uint8Array): Uint8Array {
+export function envelopeHashOf(
+  headerBytes: Uint8Array,
+  payloadHash: Uint8Array,
+  wrapsBytes: Uint8Array,
+): Uint8Array {
   const len = Uint8Array.of(headerBytes.length >>> 8, headerBytes.length & 0xff);
   return blake2b256Parts(null, DOMAIN.ENVELOPE, len, headerBytes, payloadHash, wrapsBytes);
 }
@@ -244,20 +279,30 @@ export function signatureInput(envelopeHash: Uint8Array): Uint8Array {
  * encrypts the payload, wraps the key per recipient, signs.
  * @throws LIAISON_ERR_ARGUMENT, LIAISON_ERR_ENCODE_*, LIAISON_ERR_KEY_LOW_ORDER
  */
-export function sealEnvelope(sender: LocalIdentity, params: SealParams, options: SealOptions): Envelope {
+export function sealEnvelope(
+  sender: LocalIdentity,
+  params: SealParams,
+  options: SealOptions,
+): Envelope {
   const random = options.random ?? randomBytes;
   if (params.recipients.length < 1 || params.recipients.length > MAX_RECIPIENTS) {
     throw arg(`between 1 and ${MAX_RECIPIENTS} recipients`, 'recipients');
   }
-  if (params.expiresAt <= params.createdAt || params.expiresAt - params.createdAt > MAX_ENVELOPE_LIFETIME_MS) {
+  if (
+    params.expiresAt <= params.createdAt ||
+    params.expiresAt - params.createdAt > MAX_ENVELOPE_LIFETIME_MS
+  ) {
     throw arg('expiresAt must be after createdAt and within the maximum lifetime', 'expiresAt');
   }
   const recipients = [...params.recipients].sort((a, b) => compareBytes(a.nodeId, b.nodeId));
   for (let i = 0; i < recipients.length; i++) {
     const r = recipients[i]!;
-    if (i > 0 && equalBytes(recipients[i - 1]!.nodeId, r.nodeId)) throw arg('a recipient node is listed twice', 'recipients');
-    if (equalBytes(r.nodeId, sender.nodeId)) throw arg('the sender cannot be a recipient', 'recipients');
-    if (!Number.isSafeInteger(r.sequence) || r.sequence < 1) throw arg('recipient sequence must be >= 1', 'recipient.sequence');
+    if (i > 0 && equalBytes(recipients[i - 1]!.nodeId, r.nodeId))
+      throw arg('a recipient node is listed twice', 'recipients');
+    if (equalBytes(r.nodeId, sender.nodeId))
+      throw arg('the sender cannot be a recipient', 'recipients');
+    if (!Number.isSafeInteger(r.sequence) || r.sequence < 1)
+      throw arg('recipient sequence must be >= 1', 'recipient.sequence');
   }
 
   const messageId = asMessageId(random(MESSAGE_ID_BYTES));
@@ -276,23 +321,42 @@ export function sealEnvelope(sender: LocalIdentity, params: SealParams, options:
       expiresAt: params.expiresAt,
       ref: params.ref,
       keyCommitment: keyCommitment(messageId, contentKey),
-      recipients: recipients.map((r) => ({ nodeId: r.nodeId, dhKey: r.dhKey.bytes, sequence: r.sequence, mailbox: r.mailbox })),
+      recipients: recipients.map((r) => ({
+        nodeId: r.nodeId,
+        dhKey: r.dhKey.bytes,
+        sequence: r.sequence,
+        mailbox: r.mailbox,
+      })),
     };
     const headerBytes = encodeHeader(header);
-    const plaintext = encodePayloadInto(new Writer(512 + params.payload.subject.length + params.payload.body.length), params.payload).finishView();
+    const plaintext = encodePayloadInto(
+      new Writer(512 + params.payload.subject.length + params.payload.body.length),
+      params.payload,
+    ).finishView();
     const ciphertext = aeadEncrypt(contentKey, PAYLOAD_NONCE, headerBytes, plaintext);
     wipe(plaintext);
-    if (ciphertext.length > MAX_PAYLOAD_BYTES) throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'payload too large', { field: 'payload' });
+    if (ciphertext.length > MAX_PAYLOAD_BYTES)
+      throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'payload too large', { field: 'payload' });
     const wrapsBytes = new Uint8Array(recipients.length * WRAP_BYTES);
     recipients.forEach((r, i) => {
       const pairKey = options.pairKeys.get(sender.dhKey, r.dhKey, 'send');
-      wrapsBytes.set(wrapContentKey(pairKey, messageId, header.keyCommitment, contentKey), i * WRAP_BYTES);
+      wrapsBytes.set(
+        wrapContentKey(pairKey, messageId, header.keyCommitment, contentKey),
+        i * WRAP_BYTES,
+      );
     });
     const wraps = splitWraps(wrapsBytes, recipients.length);
     const payloadHash = payloadHashOf(ciphertext);
     const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
     const signature = sender.signingKey.sign(signatureInput(envelopeHash));
-    const size = 2 + 2 + headerBytes.length + 4 + ciphertext.length + wrapsBytes.length + ED25519_SIGNATURE_BYTES;
+    const size =
+      2 +
+      2 +
+      headerBytes.length +
+      4 +
+      ciphertext.length +
+      wrapsBytes.length +
+      ED25519_SIGNATURE_BYTES;
     const bytes = new Writer(size)
       .u8(ENVELOPE_TYPE)
       .u8(ENVELOPE_VERSION)
@@ -314,7 +378,11 @@ export function sealEnvelope(sender: LocalIdentity, params: SealParams, options:
  */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) {
-    throw new LiaisonError('LIAISON_ERR_DECODE_LIMIT', `envelope: ${bytes.length} > ${MAX_ENVELOPE_BYTES} bytes`, { field: 'envelope', limit: MAX_ENVELOPE_BYTES });
+    throw new LiaisonError(
+      'LIAISON_ERR_DECODE_LIMIT',
+      `envelope: ${bytes.length} > ${MAX_ENVELOPE_BYTES} bytes`,
+      { field: 'envelope', limit: MAX_ENVELOPE_BYTES },
+    );
   }
   const r = new Reader(bytes);
   readPreamble(r, ENVELOPE_TYPE, ENVELOPE_VERSION, 'envelope');
@@ -332,7 +400,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
 
 function splitWraps(wrapsBytes: Uint8Array, count: number): Uint8Array[] {
   const wraps: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) wraps.push(wrapsBytes.subarray(i * WRAP_BYTES, (i + 1) * WRAP_BYTES));
+  for (let i = 0; i < count; i++)
+    wraps.push(wrapsBytes.subarray(i * WRAP_BYTES, (i + 1) * WRAP_BYTES));
   return wraps;
 }
 
@@ -363,15 +432,26 @@ export function recipientIndex(header: EnvelopeHeader, nodeId: NodeId): number {
  *   LIAISON_ERR_KEY_COMMITMENT_MISMATCH, LIAISON_ERR_PAYLOAD_DECRYPT_FAILED, LIAISON_ERR_DECODE_*,
  *   LIAISON_ERR_KEY_LOW_ORDER
  */
-export function openEnvelope(env: Envelope, me: LocalIdentity, pairKeys: PairKeyCache): OpenedEnvelope {
+export function openEnvelope(
+  env: Envelope,
+  me: LocalIdentity,
+  pairKeys: PairKeyCache,
+): OpenedEnvelope {
   const index = recipientIndex(env.header, me.nodeId);
   if (index < 0) throw new LiaisonError('LIAISON_ERR_NOT_A_RECIPIENT');
   const entry = env.header.recipients[index]!;
   const own = findDhKey(me, entry.dhKey);
   if (own === null) throw new LiaisonError('LIAISON_ERR_RECIPIENT_KEY_UNKNOWN');
   const pairKey = pairKeys.get(own, X25519PublicKey.fromBytes(env.header.senderDhKey), 'receive');
-  const contentKey = unwrapContentKey(pairKey, env.header.messageId, env.header.keyCommitment, env.wraps[index]!);
-  if (!constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)) {
+  const contentKey = unwrapContentKey(
+    pairKey,
+    env.header.messageId,
+    env.header.keyCommitment,
+    env.wraps[index]!,
+  );
+  if (
+    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
+  ) {
     wipe(contentKey);
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
@@ -385,7 +465,10 @@ export function openEnvelope(env: Envelope, me: LocalIdentity, pairKeys: PairKey
  * @throws LIAISON_ERR_KEY_COMMITMENT_MISMATCH, LIAISON_ERR_PAYLOAD_DECRYPT_FAILED, LIAISON_ERR_DECODE_*
  */
 export function decryptWithDisclosedKey(env: Envelope, contentKey: Uint8Array): Payload {
-  if (contentKey.length !== AEAD_KEY_BYTES || !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)) {
+  if (
+    contentKey.length !== AEAD_KEY_BYTES ||
+    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
+  ) {
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
   return decryptPayload(env, contentKey);

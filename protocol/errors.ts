@@ -37,28 +37,55 @@ export const ERRORS = {
   LIAISON_ERR_KEY_LOW_ORDER: spec(400, 'X25519 produced the all-zero shared secret'),
   LIAISON_ERR_NODE_ID_INVALID: spec(400, 'not a valid node ID'),
   LIAISON_ERR_NODE_ID_MISMATCH: spec(400, 'the node ID does not belong to the presented key'),
-  LIAISON_ERR_KEY_RECORD_INVALID: spec(400, 'a key record is not validly signed by its identity key'),
+  LIAISON_ERR_KEY_RECORD_INVALID: spec(
+    400,
+    'a key record is not validly signed by its identity key',
+  ),
   LIAISON_ERR_KEY_HISTORY_INVALID: spec(400, 'a key rotation chain is broken or out of order'),
 
   // --- envelopes ---
   LIAISON_ERR_SIGNATURE_INVALID: spec(400, 'signature verification failed'),
   LIAISON_ERR_SENDER_KEY_MISMATCH: spec(403, 'the sender key is not the key pinned for that node'),
   LIAISON_ERR_NOT_A_RECIPIENT: spec(403, 'this node is not among the recipients'),
-  LIAISON_ERR_RECIPIENT_KEY_UNKNOWN: spec(400, 'the content key was wrapped for a static key this node does not hold'),
-  LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED: spec(400, 'the sender static key is not certified by the sender identity key'),
+  LIAISON_ERR_RECIPIENT_KEY_UNKNOWN: spec(
+    400,
+    'the content key was wrapped for a static key this node does not hold',
+  ),
+  LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED: spec(
+    400,
+    'the sender static key is not certified by the sender identity key',
+  ),
   LIAISON_ERR_UNWRAP_FAILED: spec(400, 'the content key wrap does not authenticate'),
-  LIAISON_ERR_KEY_COMMITMENT_MISMATCH: spec(400, 'the unwrapped content key does not match the signed commitment'),
-  LIAISON_ERR_PAYLOAD_DECRYPT_FAILED: spec(400, 'the payload does not authenticate under the content key'),
+  LIAISON_ERR_KEY_COMMITMENT_MISMATCH: spec(
+    400,
+    'the unwrapped content key does not match the signed commitment',
+  ),
+  LIAISON_ERR_PAYLOAD_DECRYPT_FAILED: spec(
+    400,
+    'the payload does not authenticate under the content key',
+  ),
   LIAISON_ERR_ENVELOPE_EXPIRED: spec(400, 'the envelope has expired'),
-  LIAISON_ERR_ENVELOPE_FROM_FUTURE: spec(400, 'the envelope was created beyond the allowed clock skew'),
+  LIAISON_ERR_ENVELOPE_FROM_FUTURE: spec(
+    400,
+    'the envelope was created beyond the allowed clock skew',
+  ),
   LIAISON_ERR_ENVELOPE_LIFETIME: spec(400, 'the envelope lifetime is empty or longer than allowed'),
   LIAISON_ERR_REPLAY: spec(409, 'this message ID was already received from this sender'),
-  LIAISON_ERR_SEQUENCE_REPLAY: spec(409, 'the per-recipient sequence number is not above the last one received'),
-  LIAISON_ERR_RECEIPT_MISMATCH: spec(400, 'the receipt does not match the envelope it acknowledges'),
+  LIAISON_ERR_SEQUENCE_REPLAY: spec(
+    409,
+    'the per-recipient sequence number is not above the last one received',
+  ),
+  LIAISON_ERR_RECEIPT_MISMATCH: spec(
+    400,
+    'the receipt does not match the envelope it acknowledges',
+  ),
 
   // --- caller mistakes (programming errors or bad API input mapped by the caller) ---
   LIAISON_ERR_ARGUMENT: spec(400, 'invalid argument'),
-  LIAISON_ERR_CRYPTO_NOT_READY: spec(500, 'the crypto library is not initialised; await initCrypto() first'),
+  LIAISON_ERR_CRYPTO_NOT_READY: spec(
+    500,
+    'the crypto library is not initialised; await initCrypto() first',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

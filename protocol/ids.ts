@@ -26,7 +26,9 @@ export function asNodeId(bytes: Uint8Array): NodeId {
 /** @throws LIAISON_ERR_ARGUMENT when `bytes` is not 16 bytes. */
 export function asMessageId(bytes: Uint8Array): MessageId {
   if (bytes.length !== MESSAGE_ID_BYTES) {
-    throw new LiaisonError('LIAISON_ERR_ARGUMENT', `message ID must be ${MESSAGE_ID_BYTES} bytes`, { field: 'messageId' });
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', `message ID must be ${MESSAGE_ID_BYTES} bytes`, {
+      field: 'messageId',
+    });
   }
   return bytes as MessageId;
 }
@@ -55,8 +57,15 @@ export function messageIdToText(id: MessageId): string {
 
 /** @throws LIAISON_ERR_ARGUMENT */
 export function messageIdFromText(text: string): MessageId {
-  if (!text.startsWith(MESSAGE_ID_TEXT_PREFIX) || text.length !== MESSAGE_ID_TEXT_PREFIX.length + 26) {
-    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'message ID: expected lm + 26 base32 characters', { field: 'messageId' });
+  if (
+    !text.startsWith(MESSAGE_ID_TEXT_PREFIX) ||
+    text.length !== MESSAGE_ID_TEXT_PREFIX.length + 26
+  ) {
+    throw new LiaisonError(
+      'LIAISON_ERR_ARGUMENT',
+      'message ID: expected lm + 26 base32 characters',
+      { field: 'messageId' },
+    );
   }
   return asMessageId(fromBase32(text.slice(MESSAGE_ID_TEXT_PREFIX.length), 'messageId'));
 }

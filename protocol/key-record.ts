@@ -31,8 +31,17 @@ export interface KeyRecord {
   readonly bytes: Uint8Array;
 }
 
-function encodeBody(nodeId: NodeId, identityKey: Ed25519PublicKey, dhKey: X25519PublicKey, serial: number, issuedAt: number): Uint8Array {
-  if (serial < 1) throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'key record serial must be >= 1', { field: 'serial' });
+function encodeBody(
+  nodeId: NodeId,
+  identityKey: Ed25519PublicKey,
+  dhKey: X25519PublicKey,
+  serial: number,
+  issuedAt: number,
+): Uint8Array {
+  if (serial < 1)
+    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'key record serial must be >= 1', {
+      field: 'serial',
+    });
   return new Writer(KEY_RECORD_BYTES)
     .u8(KEY_RECORD_TYPE)
     .u8(KEY_RECORD_VERSION)
@@ -54,7 +63,15 @@ export function createKeyRecord(
 ): KeyRecord {
   const body = encodeBody(nodeId, signer.publicKey, dhKey, serial, issuedAt);
   const signature = signer.sign(concat(DOMAIN.KEY_RECORD, body));
-  return { nodeId, identityKey: signer.publicKey, dhKey, serial, issuedAt, signature, bytes: concat(body, signature) };
+  return {
+    nodeId,
+    identityKey: signer.publicKey,
+    dhKey,
+    serial,
+    issuedAt,
+    signature,
+    bytes: concat(body, signature),
+  };
 }
 
 /**
@@ -67,10 +84,16 @@ export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
   const r = new Reader(bytes);
   readPreamble(r, KEY_RECORD_TYPE, KEY_RECORD_VERSION, 'keyRecord');
   const nodeId = asNodeId(Uint8Array.from(r.fixed(NODE_ID_BYTES, 'keyRecord.nodeId')));
-  const identityKey = Ed25519PublicKey.fromBytes(r.fixed(32, 'keyRecord.identityKey'), 'keyRecord.identityKey');
+  const identityKey = Ed25519PublicKey.fromBytes(
+    r.fixed(32, 'keyRecord.identityKey'),
+    'keyRecord.identityKey',
+  );
   const dhKey = X25519PublicKey.fromBytes(r.fixed(32, 'keyRecord.dhKey'));
   const serial = r.u32('keyRecord.serial');
-  if (serial < 1) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRecord.serial must be >= 1', { field: 'keyRecord.serial' });
+  if (serial < 1)
+    throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRecord.serial must be >= 1', {
+      field: 'keyRecord.serial',
+    });
   const issuedAt = r.u64('keyRecord.issuedAt');
   const bodyEnd = r.offset;
   const signature = Uint8Array.from(r.fixed(ED25519_SIGNATURE_BYTES, 'keyRecord.signature'));
@@ -87,8 +110,18 @@ export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
  * trusts for that node).
  * @throws LIAISON_ERR_KEY_RECORD_INVALID
  */
-export function checkKeyRecordFor(record: KeyRecord, nodeId: NodeId, identityKey: Ed25519PublicKey): void {
-  if (!equalBytes(record.nodeId, nodeId) || !equalBytes(record.identityKey.bytes, identityKey.bytes)) {
-    throw new LiaisonError('LIAISON_ERR_KEY_RECORD_INVALID', 'record is for another node or identity key');
+export function checkKeyRecordFor(
+  record: KeyRecord,
+  nodeId: NodeId,
+  identityKey: Ed25519PublicKey,
+): void {
+  if (
+    !equalBytes(record.nodeId, nodeId) ||
+    !equalBytes(record.identityKey.bytes, identityKey.bytes)
+  ) {
+    throw new LiaisonError(
+      'LIAISON_ERR_KEY_RECORD_INVALID',
+      'record is for another node or identity key',
+    );
   }
 }

@@ -30,7 +30,13 @@ export interface KeyRotation {
   readonly bytes: Uint8Array;
 }
 
-function encodeBody(nodeId: NodeId, serial: number, oldKey: Ed25519PublicKey, newKey: Ed25519PublicKey, issuedAt: number): Uint8Array {
+function encodeBody(
+  nodeId: NodeId,
+  serial: number,
+  oldKey: Ed25519PublicKey,
+  newKey: Ed25519PublicKey,
+  issuedAt: number,
+): Uint8Array {
   return new Writer(KEY_ROTATION_BYTES)
     .u8(KEY_ROTATION_TYPE)
     .u8(KEY_ROTATION_VERSION)
@@ -49,9 +55,14 @@ export function createKeyRotation(
   newSigner: Ed25519PrivateKey,
   issuedAt: number,
 ): KeyRotation {
-  if (serial < 1) throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'rotation serial must be >= 1', { field: 'serial' });
+  if (serial < 1)
+    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'rotation serial must be >= 1', {
+      field: 'serial',
+    });
   if (equalBytes(oldSigner.publicKey.bytes, newSigner.publicKey.bytes)) {
-    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'old and new key are the same', { field: 'newKey' });
+    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'old and new key are the same', {
+      field: 'newKey',
+    });
   }
   const body = encodeBody(nodeId, serial, oldSigner.publicKey, newSigner.publicKey, issuedAt);
   const msg = concat(DOMAIN.KEY_ROTATION, body);
@@ -79,22 +90,48 @@ export function decodeKeyRotation(bytes: Uint8Array): KeyRotation {
   readPreamble(r, KEY_ROTATION_TYPE, KEY_ROTATION_VERSION, 'keyRotation');
   const nodeId = asNodeId(Uint8Array.from(r.fixed(NODE_ID_BYTES, 'keyRotation.nodeId')));
   const serial = r.u32('keyRotation.serial');
-  if (serial < 1) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRotation.serial must be >= 1', { field: 'keyRotation.serial' });
-  const oldKey = Ed25519PublicKey.fromBytes(r.fixed(32, 'keyRotation.oldKey'), 'keyRotation.oldKey');
-  const newKey = Ed25519PublicKey.fromBytes(r.fixed(32, 'keyRotation.newKey'), 'keyRotation.newKey');
+  if (serial < 1)
+    throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRotation.serial must be >= 1', {
+      field: 'keyRotation.serial',
+    });
+  const oldKey = Ed25519PublicKey.fromBytes(
+    r.fixed(32, 'keyRotation.oldKey'),
+    'keyRotation.oldKey',
+  );
+  const newKey = Ed25519PublicKey.fromBytes(
+    r.fixed(32, 'keyRotation.newKey'),
+    'keyRotation.newKey',
+  );
   const issuedAt = r.u64('keyRotation.issuedAt');
   const bodyEnd = r.offset;
-  const oldSignature = Uint8Array.from(r.fixed(ED25519_SIGNATURE_BYTES, 'keyRotation.oldSignature'));
-  const newSignature = Uint8Array.from(r.fixed(ED25519_SIGNATURE_BYTES, 'keyRotation.newSignature'));
+  const oldSignature = Uint8Array.from(
+    r.fixed(ED25519_SIGNATURE_BYTES, 'keyRotation.oldSignature'),
+  );
+  const newSignature = Uint8Array.from(
+    r.fixed(ED25519_SIGNATURE_BYTES, 'keyRotation.newSignature'),
+  );
   r.end('keyRotation');
   if (equalBytes(oldKey.bytes, newKey.bytes)) {
-    throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRotation: old and new key are the same', { field: 'keyRotation.newKey' });
+    throw new LiaisonError(
+      'LIAISON_ERR_DECODE_VALUE',
+      'keyRotation: old and new key are the same',
+      { field: 'keyRotation.newKey' },
+    );
   }
   const msg = concat(DOMAIN.KEY_ROTATION, bytes.subarray(0, bodyEnd));
   if (!oldKey.verify(msg, oldSignature) || !newKey.verify(msg, newSignature)) {
     throw new LiaisonError('LIAISON_ERR_SIGNATURE_INVALID', 'key rotation');
   }
-  return { nodeId, serial, oldKey, newKey, issuedAt, oldSignature, newSignature, bytes: Uint8Array.from(bytes) };
+  return {
+    nodeId,
+    serial,
+    oldKey,
+    newKey,
+    issuedAt,
+    oldSignature,
+    newSignature,
+    bytes: Uint8Array.from(bytes),
+  };
 }
 
 /** One identity key and the interval in which it was the node's current key. */
@@ -113,21 +150,46 @@ export interface IdentityKeyPeriod {
  * @returns the periods, oldest first; the last one is the current key.
  * @throws LIAISON_ERR_NODE_ID_MISMATCH, LIAISON_ERR_KEY_HISTORY_INVALID
  */
-export function verifyKeyHistory(nodeId: NodeId, genesisKey: Ed25519PublicKey, rotations: readonly KeyRotation[]): IdentityKeyPeriod[] {
-  if (!equalBytes(deriveNodeId(genesisKey), nodeId)) throw new LiaisonError('LIAISON_ERR_NODE_ID_MISMATCH');
+export function verifyKeyHistory(
+  nodeId: NodeId,
+  genesisKey: Ed25519PublicKey,
+  rotations: readonly KeyRotation[],
+): IdentityKeyPeriod[] {
+  if (!equalBytes(deriveNodeId(genesisKey), nodeId))
+    throw new LiaisonError('LIAISON_ERR_NODE_ID_MISMATCH');
   if (rotations.length > MAX_KEY_HISTORY) {
-    throw new LiaisonError('LIAISON_ERR_KEY_HISTORY_INVALID', `more than ${MAX_KEY_HISTORY} rotations`);
+    throw new LiaisonError(
+      'LIAISON_ERR_KEY_HISTORY_INVALID',
+      `more than ${MAX_KEY_HISTORY} rotations`,
+    );
   }
-  const periods: { key: Ed25519PublicKey; from: number; until: number | null }[] = [{ key: genesisKey, from: 0, until: null }];
+  const periods: { key: Ed25519PublicKey; from: number; until: number | null }[] = [
+    { key: genesisKey, from: 0, until: null },
+  ];
   let last = 0;
   rotations.forEach((rot, i) => {
     const current = periods[periods.length - 1]!;
-    if (!equalBytes(rot.nodeId, nodeId)) throw new LiaisonError('LIAISON_ERR_KEY_HISTORY_INVALID', `rotation ${i + 1} names another node`);
-    if (rot.serial !== i + 1) throw new LiaisonError('LIAISON_ERR_KEY_HISTORY_INVALID', `rotation ${i + 1} has serial ${rot.serial}`);
+    if (!equalBytes(rot.nodeId, nodeId))
+      throw new LiaisonError(
+        'LIAISON_ERR_KEY_HISTORY_INVALID',
+        `rotation ${i + 1} names another node`,
+      );
+    if (rot.serial !== i + 1)
+      throw new LiaisonError(
+        'LIAISON_ERR_KEY_HISTORY_INVALID',
+        `rotation ${i + 1} has serial ${rot.serial}`,
+      );
     if (!equalBytes(rot.oldKey.bytes, current.key.bytes)) {
-      throw new LiaisonError('LIAISON_ERR_KEY_HISTORY_INVALID', `rotation ${i + 1} does not start from the current key`);
+      throw new LiaisonError(
+        'LIAISON_ERR_KEY_HISTORY_INVALID',
+        `rotation ${i + 1} does not start from the current key`,
+      );
     }
-    if (rot.issuedAt < last) throw new LiaisonError('LIAISON_ERR_KEY_HISTORY_INVALID', `rotation ${i + 1} is dated before its predecessor`);
+    if (rot.issuedAt < last)
+      throw new LiaisonError(
+        'LIAISON_ERR_KEY_HISTORY_INVALID',
+        `rotation ${i + 1} is dated before its predecessor`,
+      );
     last = rot.issuedAt;
     current.until = rot.issuedAt;
     periods.push({ key: rot.newKey, from: rot.issuedAt, until: null });

@@ -19,7 +19,14 @@
  * plaintext and an identical wrap. The signature covers the wraps, so they cannot be swapped.
  */
 import { concat } from './bytes.ts';
-import { aeadDecrypt, aeadEncrypt, AEAD_NONCE_BYTES, blake2b256, blake2b256Parts, wipe } from './crypto.ts';
+import {
+  aeadDecrypt,
+  aeadEncrypt,
+  AEAD_NONCE_BYTES,
+  blake2b256,
+  blake2b256Parts,
+  wipe,
+} from './crypto.ts';
 import type { X25519PrivateKey, X25519PublicKey } from './crypto.ts';
 import { DOMAIN } from './domains.ts';
 import { LiaisonError } from './errors.ts';
@@ -37,7 +44,8 @@ export function derivePairKey(
   direction: 'send' | 'receive',
 ): Uint8Array {
   const shared = own.agree(peer);
-  const [a, b] = direction === 'send' ? [own.publicKey.bytes, peer.bytes] : [peer.bytes, own.publicKey.bytes];
+  const [a, b] =
+    direction === 'send' ? [own.publicKey.bytes, peer.bytes] : [peer.bytes, own.publicKey.bytes];
   try {
     return blake2b256(concat(DOMAIN.PAIR_KEY, a, b), shared);
   } finally {
@@ -63,7 +71,9 @@ export class PairKeyCache {
       forOwn = new Map();
       this.#byOwnKey.set(own, forOwn);
     }
-    const id = direction + Buffer.from(peer.bytes.buffer, peer.bytes.byteOffset, peer.bytes.length).toString('latin1');
+    const id =
+      direction +
+      Buffer.from(peer.bytes.buffer, peer.bytes.byteOffset, peer.bytes.length).toString('latin1');
     let key = forOwn.get(id);
     if (key === undefined) {
       key = derivePairKey(own, peer, direction);
@@ -93,11 +103,20 @@ export class PairKeyCache {
   }
 }
 
-function wrapKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array): Uint8Array {
+function wrapKey(
+  pairKey: Uint8Array,
+  messageId: Uint8Array,
+  keyCommitment: Uint8Array,
+): Uint8Array {
   return blake2b256Parts(pairKey, DOMAIN.WRAP, messageId, keyCommitment);
 }
 
-export function wrapContentKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array, contentKey: Uint8Array): Uint8Array {
+export function wrapContentKey(
+  pairKey: Uint8Array,
+  messageId: Uint8Array,
+  keyCommitment: Uint8Array,
+  contentKey: Uint8Array,
+): Uint8Array {
   const k = wrapKey(pairKey, messageId, keyCommitment);
   try {
     return aeadEncrypt(k, ZERO_NONCE, new Uint8Array(0), contentKey);
@@ -107,10 +126,16 @@ export function wrapContentKey(pairKey: Uint8Array, messageId: Uint8Array, keyCo
 }
 
 /** @throws LIAISON_ERR_UNWRAP_FAILED */
-export function unwrapContentKey(pairKey: Uint8Array, messageId: Uint8Array, keyCommitment: Uint8Array, wrap: Uint8Array): Uint8Array {
+export function unwrapContentKey(
+  pairKey: Uint8Array,
+  messageId: Uint8Array,
+  keyCommitment: Uint8Array,
+  wrap: Uint8Array,
+): Uint8Array {
   const k = wrapKey(pairKey, messageId, keyCommitment);
   try {
-    const key = wrap.length === WRAP_BYTES ? aeadDecrypt(k, ZERO_NONCE, new Uint8Array(0), wrap) : null;
+    const key =
+      wrap.length === WRAP_BYTES ? aeadDecrypt(k, ZERO_NONCE, new Uint8Array(0), wrap) : null;
     if (key === null) throw new LiaisonError('LIAISON_ERR_UNWRAP_FAILED');
     return key;
   } finally {

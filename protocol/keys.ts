@@ -60,7 +60,11 @@ export interface LocalIdentity {
  * test vectors): the node ID is derived from the signing key, and a key record with serial 1
  * certifies the static key.
  */
-export function createLocalIdentity(signingSeed: Uint8Array, dhSecret: Uint8Array, issuedAt: number): LocalIdentity {
+export function createLocalIdentity(
+  signingSeed: Uint8Array,
+  dhSecret: Uint8Array,
+  issuedAt: number,
+): LocalIdentity {
   const signingKey = Ed25519PrivateKey.fromSeed(signingSeed);
   const dhKey = X25519PrivateKey.fromBytes(dhSecret);
   const nodeId = deriveNodeId(signingKey.publicKey);

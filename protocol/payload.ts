@@ -68,7 +68,12 @@ export interface Payload {
   readonly attachments: readonly AttachmentManifestEntry[];
 }
 
-function checkPattern(value: string, pattern: RegExp, field: string, code: 'LIAISON_ERR_ENCODE_VALUE' | 'LIAISON_ERR_DECODE_VALUE'): void {
+function checkPattern(
+  value: string,
+  pattern: RegExp,
+  field: string,
+  code: 'LIAISON_ERR_ENCODE_VALUE' | 'LIAISON_ERR_DECODE_VALUE',
+): void {
   if (!pattern.test(value)) throw new LiaisonError(code, `${field}: invalid syntax`, { field });
 }
 
@@ -95,15 +100,26 @@ export function encodePayloadInto(w: Writer, p: Payload): Writer {
   w.bool(p.form !== null);
   if (p.form !== null) {
     w.ident(p.form.formId, MAX_FORM_ID_BYTES, 'form.formId');
-    if (p.form.formVersion < 1) throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'form.formVersion must be >= 1', { field: 'form.formVersion' });
+    if (p.form.formVersion < 1)
+      throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'form.formVersion must be >= 1', {
+        field: 'form.formVersion',
+      });
     w.u16(p.form.formVersion, 'form.formVersion');
     if (p.form.fields.length > MAX_FORM_FIELDS) {
-      throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', `form.fields: more than ${MAX_FORM_FIELDS}`, { field: 'form.fields' });
+      throw new LiaisonError(
+        'LIAISON_ERR_ENCODE_LIMIT',
+        `form.fields: more than ${MAX_FORM_FIELDS}`,
+        { field: 'form.fields' },
+      );
     }
     const sorted = [...p.form.fields].sort((a, b) => compareBytes(utf8(a.name), utf8(b.name)));
     for (let i = 1; i < sorted.length; i++) {
       if (sorted[i]!.name === sorted[i - 1]!.name) {
-        throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', `form field ${sorted[i]!.name} given twice`, { field: 'form.fields' });
+        throw new LiaisonError(
+          'LIAISON_ERR_ENCODE_VALUE',
+          `form field ${sorted[i]!.name} given twice`,
+          { field: 'form.fields' },
+        );
       }
     }
     w.u16(sorted.length, 'form.fields');
@@ -113,7 +129,11 @@ export function encodePayloadInto(w: Writer, p: Payload): Writer {
     }
   }
   if (p.attachments.length > MAX_ATTACHMENTS) {
-    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', `attachments: more than ${MAX_ATTACHMENTS}`, { field: 'attachments' });
+    throw new LiaisonError(
+      'LIAISON_ERR_ENCODE_LIMIT',
+      `attachments: more than ${MAX_ATTACHMENTS}`,
+      { field: 'attachments' },
+    );
   }
   w.u8(p.attachments.length, 'attachments');
   for (const a of p.attachments) {
@@ -122,7 +142,9 @@ export function encodePayloadInto(w: Writer, p: Payload): Writer {
     w.text(a.mediaType, 1, MAX_MEDIA_TYPE_BYTES, 'attachment.mediaType', 3);
     w.u64(a.size, 'attachment.size');
     if (a.chunkSize < MIN_ATTACHMENT_CHUNK_BYTES || a.chunkSize > MAX_ATTACHMENT_CHUNK_BYTES) {
-      throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'attachment.chunkSize out of range', { field: 'attachment.chunkSize' });
+      throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'attachment.chunkSize out of range', {
+        field: 'attachment.chunkSize',
+      });
     }
     w.u32(a.chunkSize, 'attachment.chunkSize');
     w.fixed(a.contentHash, 32, 'attachment.contentHash');
@@ -147,12 +169,17 @@ export function decodePayload(bytes: Uint8Array): Payload {
     language = r.text(1, MAX_LANGUAGE_TAG_BYTES, 'payload.language', 2);
     checkPattern(language, LANGUAGE_TAG, 'payload.language', 'LIAISON_ERR_DECODE_VALUE');
   }
-  const caseRef = r.bool('payload.hasCaseRef') ? r.text(1, MAX_CASE_REF_BYTES, 'payload.caseRef', 1) : null;
+  const caseRef = r.bool('payload.hasCaseRef')
+    ? r.text(1, MAX_CASE_REF_BYTES, 'payload.caseRef', 1)
+    : null;
   let form: FilledForm | null = null;
   if (r.bool('payload.hasForm')) {
     const formId = r.ident(MAX_FORM_ID_BYTES, 'payload.form.formId');
     const formVersion = r.u16('payload.form.formVersion');
-    if (formVersion < 1) throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'payload.form.formVersion must be >= 1', { field: 'payload.form.formVersion' });
+    if (formVersion < 1)
+      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'payload.form.formVersion must be >= 1', {
+        field: 'payload.form.formVersion',
+      });
     const count = r.length(2, MAX_FORM_FIELDS, 'payload.form.fieldCount');
     const fields: FormField[] = [];
     let prev: Uint8Array | null = null;
@@ -160,10 +187,17 @@ export function decodePayload(bytes: Uint8Array): Payload {
       const name = r.ident(MAX_FORM_FIELD_NAME_BYTES, 'payload.form.field.name');
       const nameBytes = utf8(name);
       if (prev !== null && compareBytes(prev, nameBytes) >= 0) {
-        throw new LiaisonError('LIAISON_ERR_DECODE_ORDER', 'payload.form.fields not strictly ascending', { field: 'payload.form.fields' });
+        throw new LiaisonError(
+          'LIAISON_ERR_DECODE_ORDER',
+          'payload.form.fields not strictly ascending',
+          { field: 'payload.form.fields' },
+        );
       }
       prev = nameBytes;
-      fields.push({ name, value: r.text(4, MAX_FORM_FIELD_VALUE_BYTES, 'payload.form.field.value') });
+      fields.push({
+        name,
+        value: r.text(4, MAX_FORM_FIELD_VALUE_BYTES, 'payload.form.field.value'),
+      });
     }
     form = { formId, formVersion, fields };
   }
@@ -176,7 +210,11 @@ export function decodePayload(bytes: Uint8Array): Payload {
     const size = r.u64('payload.attachment.size');
     const chunkSize = r.u32('payload.attachment.chunkSize');
     if (chunkSize < MIN_ATTACHMENT_CHUNK_BYTES || chunkSize > MAX_ATTACHMENT_CHUNK_BYTES) {
-      throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'payload.attachment.chunkSize out of range', { field: 'payload.attachment.chunkSize' });
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_VALUE',
+        'payload.attachment.chunkSize out of range',
+        { field: 'payload.attachment.chunkSize' },
+      );
     }
     attachments.push({
       name,

@@ -42,9 +42,19 @@ export interface Receipt {
   readonly bytes: Uint8Array;
 }
 
-function encodeBody(issuerNodeId: NodeId, issuerKey: Uint8Array, senderNodeId: NodeId, issuedAt: number, entries: readonly ReceiptEntry[]): Uint8Array {
+function encodeBody(
+  issuerNodeId: NodeId,
+  issuerKey: Uint8Array,
+  senderNodeId: NodeId,
+  issuedAt: number,
+  entries: readonly ReceiptEntry[],
+): Uint8Array {
   if (entries.length < 1 || entries.length > MAX_RECEIPT_ENTRIES) {
-    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', `receipt entries: 1 to ${MAX_RECEIPT_ENTRIES}`, { field: 'entries' });
+    throw new LiaisonError(
+      'LIAISON_ERR_ENCODE_LIMIT',
+      `receipt entries: 1 to ${MAX_RECEIPT_ENTRIES}`,
+      { field: 'entries' },
+    );
   }
   const w = new Writer(110 + entries.length * ENTRY_BYTES)
     .u8(RECEIPT_TYPE)
@@ -56,9 +66,16 @@ function encodeBody(issuerNodeId: NodeId, issuerKey: Uint8Array, senderNodeId: N
     .u16(entries.length, 'entryCount');
   let prev = -1;
   for (const e of entries) {
-    if (e.logIndex <= prev) throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'receipt entries must be strictly ascending by logIndex', { field: 'entries' });
+    if (e.logIndex <= prev)
+      throw new LiaisonError(
+        'LIAISON_ERR_ENCODE_VALUE',
+        'receipt entries must be strictly ascending by logIndex',
+        { field: 'entries' },
+      );
     prev = e.logIndex;
-    w.fixed(e.messageId, MESSAGE_ID_BYTES, 'entry.messageId').fixed(e.envelopeHash, HASH_BYTES, 'entry.envelopeHash').u64(e.logIndex, 'entry.logIndex');
+    w.fixed(e.messageId, MESSAGE_ID_BYTES, 'entry.messageId')
+      .fixed(e.envelopeHash, HASH_BYTES, 'entry.envelopeHash')
+      .u64(e.logIndex, 'entry.logIndex');
   }
   return w.finish();
 }
@@ -100,16 +117,31 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   const entries: ReceiptEntry[] = [];
   let prev = -1;
   for (let i = 0; i < count; i++) {
-    const messageId = asMessageId(Uint8Array.from(r.fixed(MESSAGE_ID_BYTES, 'receipt.entry.messageId')));
+    const messageId = asMessageId(
+      Uint8Array.from(r.fixed(MESSAGE_ID_BYTES, 'receipt.entry.messageId')),
+    );
     const envelopeHash = Uint8Array.from(r.fixed(HASH_BYTES, 'receipt.entry.envelopeHash'));
     const logIndex = r.u64('receipt.entry.logIndex');
-    if (logIndex <= prev) throw new LiaisonError('LIAISON_ERR_DECODE_ORDER', 'receipt entries not strictly ascending by logIndex', { field: 'receipt.entries' });
+    if (logIndex <= prev)
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_ORDER',
+        'receipt entries not strictly ascending by logIndex',
+        { field: 'receipt.entries' },
+      );
     prev = logIndex;
     entries.push({ messageId, envelopeHash, logIndex });
   }
   const signature = Uint8Array.from(r.fixed(ED25519_SIGNATURE_BYTES, 'receipt.signature'));
   r.end('receipt');
-  return { issuerNodeId, issuerIdentityKey, senderNodeId, issuedAt, entries, signature, bytes: Uint8Array.from(bytes) };
+  return {
+    issuerNodeId,
+    issuerIdentityKey,
+    senderNodeId,
+    issuedAt,
+    entries,
+    signature,
+    bytes: Uint8Array.from(bytes),
+  };
 }
 
 /**
@@ -117,8 +149,13 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
  * `expectedSender`.
  * @throws LIAISON_ERR_SENDER_KEY_MISMATCH, LIAISON_ERR_SIGNATURE_INVALID, LIAISON_ERR_RECEIPT_MISMATCH
  */
-export function verifyReceipt(receipt: Receipt, pinnedKey: Ed25519PublicKey, expectedSender: NodeId): void {
-  if (!equalBytes(receipt.issuerIdentityKey, pinnedKey.bytes)) throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH', 'receipt issuer key');
+export function verifyReceipt(
+  receipt: Receipt,
+  pinnedKey: Ed25519PublicKey,
+  expectedSender: NodeId,
+): void {
+  if (!equalBytes(receipt.issuerIdentityKey, pinnedKey.bytes))
+    throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH', 'receipt issuer key');
   const body = receipt.bytes.subarray(0, receipt.bytes.length - ED25519_SIGNATURE_BYTES);
   if (!pinnedKey.verify(concat(DOMAIN.RECEIPT, body), receipt.signature)) {
     throw new LiaisonError('LIAISON_ERR_SIGNATURE_INVALID', 'receipt');
@@ -136,8 +173,10 @@ export function verifyReceipt(receipt: Receipt, pinnedKey: Ed25519PublicKey, exp
  */
 export function receiptEntryFor(receipt: Receipt, env: Envelope): ReceiptEntry {
   const entry = receipt.entries.find((e) => equalBytes(e.messageId, env.header.messageId));
-  if (entry === undefined) throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'message not in receipt');
-  if (!equalBytes(entry.envelopeHash, env.envelopeHash)) throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'envelope hash differs');
+  if (entry === undefined)
+    throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'message not in receipt');
+  if (!equalBytes(entry.envelopeHash, env.envelopeHash))
+    throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'envelope hash differs');
   if (!env.header.recipients.some((r) => equalBytes(r.nodeId, receipt.issuerNodeId))) {
     throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'issuer was not a recipient');
   }

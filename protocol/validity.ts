@@ -20,7 +20,12 @@
  * any other forged field never earns a more specific error than "signature invalid".
  */
 import type { Ed25519PublicKey } from './crypto.ts';
-import { decodeEnvelope, openEnvelope, recipientIndex, verifyEnvelopeSignature } from './envelope.ts';
+import {
+  decodeEnvelope,
+  openEnvelope,
+  recipientIndex,
+  verifyEnvelopeSignature,
+} from './envelope.ts';
 import type { Envelope, EnvelopeHeader, OpenedEnvelope } from './envelope.ts';
 import { LiaisonError } from './errors.ts';
 import type { MessageId, NodeId } from './ids.ts';
@@ -55,7 +60,8 @@ export type SequenceVerdict =
  * @throws LIAISON_ERR_SEQUENCE_REPLAY when sequence <= last
  */
 export function checkSequence(last: number, sequence: number): SequenceVerdict {
-  if (sequence <= last) throw new LiaisonError('LIAISON_ERR_SEQUENCE_REPLAY', `sequence ${sequence} <= ${last}`);
+  if (sequence <= last)
+    throw new LiaisonError('LIAISON_ERR_SEQUENCE_REPLAY', `sequence ${sequence} <= ${last}`);
   if (sequence === last + 1) return { kind: 'next' };
   return { kind: 'gap', missingFrom: last + 1, missingTo: sequence - 1 };
 }
@@ -93,16 +99,24 @@ export function acceptEnvelope(
 }
 
 /** acceptEnvelope for an already-decoded envelope (steps 2 to 9). */
-export function acceptDecoded(env: Envelope, me: LocalIdentity, view: ReceiverView, now: number, pairKeys: PairKeyCache): Accepted {
+export function acceptDecoded(
+  env: Envelope,
+  me: LocalIdentity,
+  view: ReceiverView,
+  now: number,
+  pairKeys: PairKeyCache,
+): Accepted {
   const h = env.header;
   const pinned = view.pinnedIdentityKey(h.senderNodeId);
-  if (pinned === null) throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH', 'sender is not a paired peer');
+  if (pinned === null)
+    throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH', 'sender is not a paired peer');
   verifyEnvelopeSignature(env, pinned);
   const index = recipientIndex(h, me.nodeId);
   if (index < 0) throw new LiaisonError('LIAISON_ERR_NOT_A_RECIPIENT');
   checkLifetime(h);
   checkTimes(h, now);
-  if (!view.isCertifiedDhKey(h.senderNodeId, h.senderDhKey)) throw new LiaisonError('LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED');
+  if (!view.isCertifiedDhKey(h.senderNodeId, h.senderDhKey))
+    throw new LiaisonError('LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED');
   if (view.hasSeen(h.senderNodeId, h.messageId)) throw new LiaisonError('LIAISON_ERR_REPLAY');
   const sequence = checkSequence(view.lastSequence(h.senderNodeId), h.recipients[index]!.sequence);
   const opened = openEnvelope(env, me, pairKeys);

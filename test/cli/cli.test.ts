@@ -7,9 +7,15 @@ import t from 'tap';
 
 const main = new URL('../../cli/main.ts', import.meta.url).pathname;
 const run = (args: string[], input?: string) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8', ...(input === undefined ? {} : { input }), timeout: 60_000 });
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    ...(input === undefined ? {} : { input }),
+    timeout: 60_000,
+  });
 
-const vectors = JSON.parse(readFileSync(new URL('../vectors/liaison-v1.json', import.meta.url), 'utf8')) as {
+const vectors = JSON.parse(
+  readFileSync(new URL('../vectors/liaison-v1.json', import.meta.url), 'utf8'),
+) as {
   envelopes: { envelope: string; messageIdText: string; envelopeHash: string }[];
   nodes: { keyRecord: string; nodeIdText: string }[];
 };
@@ -27,7 +33,9 @@ t.test('inspect checks a key record signature', async (t) => {
   const r = run(['inspect'], vectors.nodes[0]!.keyRecord);
   t.equal(r.status, 0, r.stderr);
   t.equal((JSON.parse(r.stdout) as { nodeId: string }).nodeId, vectors.nodes[0]!.nodeIdText);
-  const tampered = vectors.nodes[0]!.keyRecord.slice(0, -2) + (vectors.nodes[0]!.keyRecord.endsWith('00') ? '01' : '00');
+  const tampered =
+    vectors.nodes[0]!.keyRecord.slice(0, -2) +
+    (vectors.nodes[0]!.keyRecord.endsWith('00') ? '01' : '00');
   const bad = run(['inspect'], tampered);
   t.equal(bad.status, 1);
   t.match(bad.stderr, /LIAISON_ERR_KEY_RECORD_INVALID/);
@@ -50,6 +58,10 @@ t.test('demo: the receipts verify and every attack is refused', async (t) => {
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /Rabat\s+delivered/);
   t.match(r.stdout, /Madrid\s+delivered/);
-  t.equal((r.stdout.match(/refused: LIAISON_ERR_/g) ?? []).length, 5, 'five attacks, five refusals');
+  t.equal(
+    (r.stdout.match(/refused: LIAISON_ERR_/g) ?? []).length,
+    5,
+    'five attacks, five refusals',
+  );
   t.notMatch(r.stdout, /ACCEPTED/);
 });

@@ -10,7 +10,15 @@ import {
   sealEnvelope,
   toHex,
 } from '../../protocol/index.ts';
-import type { Envelope, LocalIdentity, MessageId, NodeId, Payload, ReceiverView, SealParams } from '../../protocol/index.ts';
+import type {
+  Envelope,
+  LocalIdentity,
+  MessageId,
+  NodeId,
+  Payload,
+  ReceiverView,
+  SealParams,
+} from '../../protocol/index.ts';
 
 await initCrypto();
 
@@ -34,7 +42,10 @@ export const payload: Payload = {
   attachments: [],
 };
 
-export function params(overrides: Partial<SealParams> = {}, to: readonly LocalIdentity[] = [bob]): SealParams {
+export function params(
+  overrides: Partial<SealParams> = {},
+  to: readonly LocalIdentity[] = [bob],
+): SealParams {
   return {
     kind: 'message',
     priority: 'urgent',
@@ -43,13 +54,22 @@ export function params(overrides: Partial<SealParams> = {}, to: readonly LocalId
     createdAt: T0,
     expiresAt: T0 + 3_600_000,
     ref: null,
-    recipients: to.map((r, i) => ({ nodeId: r.nodeId, dhKey: r.dhKey.publicKey, sequence: i + 1, mailbox: '24-7' })),
+    recipients: to.map((r, i) => ({
+      nodeId: r.nodeId,
+      dhKey: r.dhKey.publicKey,
+      sequence: i + 1,
+      mailbox: '24-7',
+    })),
     payload,
     ...overrides,
   };
 }
 
-export function seal(from: LocalIdentity = alice, overrides: Partial<SealParams> = {}, to: readonly LocalIdentity[] = [bob]): Envelope {
+export function seal(
+  from: LocalIdentity = alice,
+  overrides: Partial<SealParams> = {},
+  to: readonly LocalIdentity[] = [bob],
+): Envelope {
   return sealEnvelope(from, params(overrides, to), { pairKeys: new PairKeyCache() });
 }
 
@@ -72,7 +92,10 @@ export class TestView implements ReceiverView {
   isCertifiedDhKey(nodeId: NodeId, dhKey: Uint8Array): boolean {
     const p = this.pinned.get(toHex(nodeId));
     if (p === undefined) return false;
-    return equalBytes(p.keyRecord.dhKey.bytes, dhKey) || (this.extraDhKeys.get(toHex(nodeId)) ?? []).some((k) => equalBytes(k, dhKey));
+    return (
+      equalBytes(p.keyRecord.dhKey.bytes, dhKey) ||
+      (this.extraDhKeys.get(toHex(nodeId)) ?? []).some((k) => equalBytes(k, dhKey))
+    );
   }
 
   hasSeen(sender: NodeId, messageId: MessageId): boolean {

@@ -18,7 +18,12 @@ import {
   X25519PublicKey,
   concat,
 } from '../../protocol/index.ts';
-import type { Ed25519PrivateKey, EnvelopeHeader, LocalIdentity, Payload } from '../../protocol/index.ts';
+import type {
+  Ed25519PrivateKey,
+  EnvelopeHeader,
+  LocalIdentity,
+  Payload,
+} from '../../protocol/index.ts';
 
 export interface ForgeParts {
   header: EnvelopeHeader;
@@ -41,7 +46,12 @@ export function forge(p: ForgeParts): Uint8Array {
   const ciphertext = aeadEncrypt(p.payloadKey, new Uint8Array(24), headerBytes, plaintext);
   const wrapped = p.wrappedKey ?? p.payloadKey;
   const wraps = p.header.recipients.map((r) =>
-    wrapContentKey(derivePairKey(p.sender.dhKey, X25519PublicKey.fromBytes(r.dhKey), 'send'), p.header.messageId, p.header.keyCommitment, wrapped),
+    wrapContentKey(
+      derivePairKey(p.sender.dhKey, X25519PublicKey.fromBytes(r.dhKey), 'send'),
+      p.header.messageId,
+      p.header.keyCommitment,
+      wrapped,
+    ),
   );
   const ordered = p.wrapOrder ? p.wrapOrder.map((i) => wraps[i]!) : wraps;
   const wrapsBytes = concat(...ordered);

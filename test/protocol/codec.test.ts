@@ -21,7 +21,13 @@ import {
 import { rejects } from '../helpers/assert.ts';
 
 t.test('integers are big-endian and round-trip', async (t) => {
-  const bytes = new Writer().u8(0xab).u16(0x1234).u32(0xdeadbeef).u64(2 ** 53 - 1).bool(true).finish();
+  const bytes = new Writer()
+    .u8(0xab)
+    .u16(0x1234)
+    .u32(0xdeadbeef)
+    .u64(2 ** 53 - 1)
+    .bool(true)
+    .finish();
   t.equal(toHex(bytes), 'ab1234deadbeef001fffffffffffff01');
   const r = new Reader(bytes);
   t.equal(r.u8('a'), 0xab);
@@ -30,25 +36,73 @@ t.test('integers are big-endian and round-trip', async (t) => {
   t.equal(r.u64('d'), 2 ** 53 - 1);
   t.equal(r.bool('e'), true);
   r.end('test');
-  rejects(t, () => new Reader(fromHex('0020000000000000')).u64('x'), 'LIAISON_ERR_DECODE_VALUE', 'u64 of 2^53');
+  rejects(
+    t,
+    () => new Reader(fromHex('0020000000000000')).u64('x'),
+    'LIAISON_ERR_DECODE_VALUE',
+    'u64 of 2^53',
+  );
   rejects(t, () => new Writer().u64(2 ** 53), 'LIAISON_ERR_ENCODE_VALUE', 'encoding 2^53');
   rejects(t, () => new Writer().u8(256), 'LIAISON_ERR_ENCODE_VALUE', 'u8 of 256');
   rejects(t, () => new Writer().u16(-1), 'LIAISON_ERR_ENCODE_VALUE', 'negative u16');
   rejects(t, () => new Writer().u32(1.5), 'LIAISON_ERR_ENCODE_VALUE', 'fractional u32');
   rejects(t, () => new Reader(Uint8Array.of(2)).bool('flag'), 'LIAISON_ERR_DECODE_VALUE', 'flag 2');
-  rejects(t, () => new Reader(Uint8Array.of(1, 2)).u32('x'), 'LIAISON_ERR_DECODE_TRUNCATED', 'u32 from 2 bytes');
+  rejects(
+    t,
+    () => new Reader(Uint8Array.of(1, 2)).u32('x'),
+    'LIAISON_ERR_DECODE_TRUNCATED',
+    'u32 from 2 bytes',
+  );
 });
 
 t.test('length prefixes are checked before slicing', async (t) => {
   // A u32 length of 4 GiB over a 5-byte input: refused by the limit, not by an allocation.
-  rejects(t, () => new Reader(fromHex('ffffffff00')).bytes(4, 1024, 'blob'), 'LIAISON_ERR_DECODE_LIMIT', '4 GiB length');
-  rejects(t, () => new Reader(fromHex('0005aabb')).bytes(2, 1024, 'blob'), 'LIAISON_ERR_DECODE_TRUNCATED', 'length past the end');
-  rejects(t, () => new Reader(fromHex('00')).bytes(1, 10, 'blob', 1), 'LIAISON_ERR_DECODE_VALUE', 'below the minimum');
-  rejects(t, () => new Writer().bytes(new Uint8Array(11), 1, 10, 'blob'), 'LIAISON_ERR_ENCODE_LIMIT', 'encoding over the limit');
-  rejects(t, () => new Writer().text('x'.repeat(11), 1, 10, 'text'), 'LIAISON_ERR_ENCODE_LIMIT', 'text over the limit');
-  rejects(t, () => new Writer().text('é'.repeat(6), 1, 10, 'text'), 'LIAISON_ERR_ENCODE_LIMIT', 'multi-byte text over the limit');
-  t.equal(toHex(new Writer().text('é', 1, 10, 't').finish()), '02c3a9', 'UTF-8 with its byte length');
-  t.equal(toHex(new Writer().text('日本', 2, 10, 't').finish()), '0006e697a5e69cac', 'three-byte characters');
+  rejects(
+    t,
+    () => new Reader(fromHex('ffffffff00')).bytes(4, 1024, 'blob'),
+    'LIAISON_ERR_DECODE_LIMIT',
+    '4 GiB length',
+  );
+  rejects(
+    t,
+    () => new Reader(fromHex('0005aabb')).bytes(2, 1024, 'blob'),
+    'LIAISON_ERR_DECODE_TRUNCATED',
+    'length past the end',
+  );
+  rejects(
+    t,
+    () => new Reader(fromHex('00')).bytes(1, 10, 'blob', 1),
+    'LIAISON_ERR_DECODE_VALUE',
+    'below the minimum',
+  );
+  rejects(
+    t,
+    () => new Writer().bytes(new Uint8Array(11), 1, 10, 'blob'),
+    'LIAISON_ERR_ENCODE_LIMIT',
+    'encoding over the limit',
+  );
+  rejects(
+    t,
+    () => new Writer().text('x'.repeat(11), 1, 10, 'text'),
+    'LIAISON_ERR_ENCODE_LIMIT',
+    'text over the limit',
+  );
+  rejects(
+    t,
+    () => new Writer().text('é'.repeat(6), 1, 10, 'text'),
+    'LIAISON_ERR_ENCODE_LIMIT',
+    'multi-byte text over the limit',
+  );
+  t.equal(
+    toHex(new Writer().text('é', 1, 10, 't').finish()),
+    '02c3a9',
+    'UTF-8 with its byte length',
+  );
+  t.equal(
+    toHex(new Writer().text('日本', 2, 10, 't').finish()),
+    '0006e697a5e69cac',
+    'three-byte characters',
+  );
 });
 
 t.test('identifiers accept only the restricted ASCII form', async (t) => {
@@ -56,14 +110,32 @@ t.test('identifiers accept only the restricted ASCII form', async (t) => {
     t.equal(new Reader(new Writer().ident(ok, 64, 'id').finish()).ident(64, 'id'), ok, ok);
   }
   for (const bad of ['', '-a', 'a-', 'A', 'a b', 'é', '.a', 'a.']) {
-    rejects(t, () => new Writer().ident(bad, 64, 'id'), 'LIAISON_ERR_ENCODE_VALUE', `encode ${JSON.stringify(bad)}`);
+    rejects(
+      t,
+      () => new Writer().ident(bad, 64, 'id'),
+      'LIAISON_ERR_ENCODE_VALUE',
+      `encode ${JSON.stringify(bad)}`,
+    );
   }
-  rejects(t, () => new Reader(fromHex('02c3a9')).ident(64, 'id'), 'LIAISON_ERR_DECODE_VALUE', 'non-ASCII identifier');
+  rejects(
+    t,
+    () => new Reader(fromHex('02c3a9')).ident(64, 'id'),
+    'LIAISON_ERR_DECODE_VALUE',
+    'non-ASCII identifier',
+  );
 });
 
 t.test('text forms: hex, base32, node and message IDs', async (t) => {
   // RFC 4648 §10 test vectors, lowercased and unpadded.
-  const rfc: [string, string][] = [['', ''], ['f', 'my'], ['fo', 'mzxq'], ['foo', 'mzxw6'], ['foob', 'mzxw6yq'], ['fooba', 'mzxw6ytb'], ['foobar', 'mzxw6ytboi']];
+  const rfc: [string, string][] = [
+    ['', ''],
+    ['f', 'my'],
+    ['fo', 'mzxq'],
+    ['foo', 'mzxw6'],
+    ['foob', 'mzxw6yq'],
+    ['fooba', 'mzxw6ytb'],
+    ['foobar', 'mzxw6ytboi'],
+  ];
   for (const [plain, b32] of rfc) {
     t.equal(toBase32(new TextEncoder().encode(plain)), b32, `base32(${plain})`);
     t.equal(new TextDecoder().decode(fromBase32(b32)), plain);
@@ -81,9 +153,29 @@ t.test('text forms: hex, base32, node and message IDs', async (t) => {
     const m = asMessageId(randomBytes(16));
     t.equal(toHex(messageIdFromText(messageIdToText(m))), toHex(m));
   }
-  rejects(t, () => nodeIdFromText('lm' + 'a'.repeat(52)), 'LIAISON_ERR_NODE_ID_INVALID', 'wrong prefix');
-  rejects(t, () => nodeIdFromText('ln' + 'a'.repeat(51)), 'LIAISON_ERR_NODE_ID_INVALID', 'too short');
-  rejects(t, () => nodeIdFromText('ln' + 'a'.repeat(51) + 'b'), 'LIAISON_ERR_NODE_ID_INVALID', 'non-canonical last character');
+  rejects(
+    t,
+    () => nodeIdFromText('lm' + 'a'.repeat(52)),
+    'LIAISON_ERR_NODE_ID_INVALID',
+    'wrong prefix',
+  );
+  rejects(
+    t,
+    () => nodeIdFromText('ln' + 'a'.repeat(51)),
+    'LIAISON_ERR_NODE_ID_INVALID',
+    'too short',
+  );
+  rejects(
+    t,
+    () => nodeIdFromText('ln' + 'a'.repeat(51) + 'b'),
+    'LIAISON_ERR_NODE_ID_INVALID',
+    'non-canonical last character',
+  );
   rejects(t, () => asNodeId(new Uint8Array(31)), 'LIAISON_ERR_NODE_ID_INVALID', '31-byte node ID');
-  rejects(t, () => messageIdFromText('lm' + 'a'.repeat(25)), 'LIAISON_ERR_ARGUMENT', 'short message ID');
+  rejects(
+    t,
+    () => messageIdFromText('lm' + 'a'.repeat(25)),
+    'LIAISON_ERR_ARGUMENT',
+    'short message ID',
+  );
 });

@@ -7,7 +7,9 @@ import t from 'tap';
 import { ERROR_CODES, ERRORS, LiaisonError } from '../../protocol/index.ts';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-const rows = [...doc.matchAll(/^\|\s*`(LIAISON_ERR_[A-Z0-9_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map((m) => ({ code: m[1]!, status: Number(m[2]) }));
+const rows = [...doc.matchAll(/^\|\s*`(LIAISON_ERR_[A-Z0-9_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map(
+  (m) => ({ code: m[1]!, status: Number(m[2]) }),
+);
 
 t.test('every registry code is documented with its status', async (t) => {
   for (const code of ERROR_CODES) {

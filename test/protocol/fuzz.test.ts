@@ -60,7 +60,8 @@ function mutate(input: Uint8Array): Uint8Array {
       case 2: // truncate
         b = b.subarray(0, below(b.length + 1));
         break;
-      case 3: { // extend with random bytes
+      case 3: {
+        // extend with random bytes
         const extra = Uint8Array.from({ length: 1 + below(16) }, () => below(256));
         const n = new Uint8Array(b.length + extra.length);
         n.set(b);
@@ -68,7 +69,8 @@ function mutate(input: Uint8Array): Uint8Array {
         b = n;
         break;
       }
-      case 4: { // delete a run
+      case 4: {
+        // delete a run
         const at = below(b.length);
         const end = Math.min(b.length, at + 1 + below(8));
         const n = new Uint8Array(b.length - (end - at));
@@ -83,7 +85,8 @@ function mutate(input: Uint8Array): Uint8Array {
           b.fill(0xff, at, at + 4);
         }
         break;
-      default: { // duplicate a run (repeat a field)
+      default: {
+        // duplicate a run (repeat a field)
         const at = below(b.length);
         const run = b.subarray(at, at + 1 + below(40));
         const n = new Uint8Array(b.length + run.length);
@@ -100,8 +103,16 @@ function mutate(input: Uint8Array): Uint8Array {
 
 const known = new Set<string>(ERROR_CODES);
 const env = seal(alice, {}, [bob, carol]);
-const receipt = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [{ messageId: env.header.messageId, envelopeHash: env.envelopeHash, logIndex: 3 }]);
-const rotation = createKeyRotation(alice.nodeId, 1, alice.signingKey, Ed25519PrivateKey.fromSeed(new Uint8Array(32).fill(9)), T0);
+const receipt = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [
+  { messageId: env.header.messageId, envelopeHash: env.envelopeHash, logIndex: 3 },
+]);
+const rotation = createKeyRotation(
+  alice.nodeId,
+  1,
+  alice.signingKey,
+  Ed25519PrivateKey.fromSeed(new Uint8Array(32).fill(9)),
+  T0,
+);
 const view = new TestView(alice);
 const pairKeys = new PairKeyCache();
 
@@ -110,10 +121,23 @@ const pairKeys = new PairKeyCache();
  * an accepted input must be byte-identical to the sample (no malleability).
  */
 const targets: [string, Uint8Array, (b: Uint8Array) => unknown, boolean][] = [
-  ['envelope (accept path)', env.bytes, (b) => acceptEnvelope(b, bob, view, T0 + 1, pairKeys), true],
+  [
+    'envelope (accept path)',
+    env.bytes,
+    (b) => acceptEnvelope(b, bob, view, T0 + 1, pairKeys),
+    true,
+  ],
   ['envelope (decode)', env.bytes, decodeEnvelope, false],
   ['header', env.headerBytes, decodeHeader, false],
-  ['payload', encodePayload({ ...payload, form: { formId: 'f', formVersion: 1, fields: [{ name: 'a', value: 'x' }] } }), decodePayload, false],
+  [
+    'payload',
+    encodePayload({
+      ...payload,
+      form: { formId: 'f', formVersion: 1, fields: [{ name: 'a', value: 'x' }] },
+    }),
+    decodePayload,
+    false,
+  ],
   ['receipt', receipt.bytes, decodeReceipt, false],
   ['key record', alice.keyRecord.bytes, decodeKeyRecord, true],
   ['key rotation', rotation.bytes, decodeKeyRotation, true],
@@ -129,11 +153,15 @@ for (const [name, sample, decode, signed] of targets) {
         decode(input);
         codes.set('(accepted)', (codes.get('(accepted)') ?? 0) + 1);
         if (signed && Buffer.compare(Buffer.from(input), Buffer.from(sample)) !== 0) {
-          t.fail(`seed ${seed}: ${name} accepted a modified input ${Buffer.from(input).toString('hex').slice(0, 400)}`);
+          t.fail(
+            `seed ${seed}: ${name} accepted a modified input ${Buffer.from(input).toString('hex').slice(0, 400)}`,
+          );
         }
       } catch (err) {
         if (!(err instanceof LiaisonError) || !known.has(err.code)) {
-          t.fail(`seed ${seed}: ${name} threw ${String(err)} on ${Buffer.from(input).toString('hex').slice(0, 400)}`);
+          t.fail(
+            `seed ${seed}: ${name} threw ${String(err)} on ${Buffer.from(input).toString('hex').slice(0, 400)}`,
+          );
           throw err;
         }
         codes.set(err.code, (codes.get(err.code) ?? 0) + 1);

@@ -27,7 +27,11 @@ import { alice, bob, carol, mallory, payload, seal, T0 } from '../helpers/fixtur
 import { rejects } from '../helpers/assert.ts';
 
 const env = seal();
-const entry: ReceiptEntry = { messageId: env.header.messageId, envelopeHash: env.envelopeHash, logIndex: 7 };
+const entry: ReceiptEntry = {
+  messageId: env.header.messageId,
+  envelopeHash: env.envelopeHash,
+  logIndex: 7,
+};
 const receipt = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [entry]);
 
 t.test('receipts', async (t) => {
@@ -36,7 +40,12 @@ t.test('receipts', async (t) => {
   t.equal(receiptEntryFor(r, decodeEnvelope(env.bytes)).logIndex, 7);
 
   for (let n = 0; n < receipt.bytes.length; n++) {
-    rejects(t, () => decodeReceipt(receipt.bytes.subarray(0, n)), 'LIAISON_ERR_DECODE_TRUNCATED', `truncated to ${n}`);
+    rejects(
+      t,
+      () => decodeReceipt(receipt.bytes.subarray(0, n)),
+      'LIAISON_ERR_DECODE_TRUNCATED',
+      `truncated to ${n}`,
+    );
   }
   const trailing = new Uint8Array(receipt.bytes.length + 1);
   trailing.set(receipt.bytes);
@@ -49,27 +58,79 @@ t.test('receipts', async (t) => {
   new DataView(many.buffer).setUint16(countAt, MAX_RECEIPT_ENTRIES + 1);
   rejects(t, () => decodeReceipt(many), 'LIAISON_ERR_DECODE_LIMIT', 'too many entries');
 
-  const two = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [entry, { ...entry, logIndex: 9 }]);
+  const two = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [
+    entry,
+    { ...entry, logIndex: 9 },
+  ]);
   const swapped = Uint8Array.from(two.bytes);
   const e0 = countAt + 2;
   swapped.set(two.bytes.subarray(e0 + 56, e0 + 112), e0);
   swapped.set(two.bytes.subarray(e0, e0 + 56), e0 + 56);
-  rejects(t, () => decodeReceipt(swapped), 'LIAISON_ERR_DECODE_ORDER', 'entries not ascending by log index');
-  rejects(t, () => createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [entry, entry]), 'LIAISON_ERR_ENCODE_VALUE', 'two entries at one log index');
+  rejects(
+    t,
+    () => decodeReceipt(swapped),
+    'LIAISON_ERR_DECODE_ORDER',
+    'entries not ascending by log index',
+  );
+  rejects(
+    t,
+    () => createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [entry, entry]),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'two entries at one log index',
+  );
 
   const flipped = Uint8Array.from(receipt.bytes);
   flipped[countAt + 2 + 60]! ^= 1;
-  rejects(t, () => verifyReceipt(decodeReceipt(flipped), bob.signingKey.publicKey, alice.nodeId), 'LIAISON_ERR_SIGNATURE_INVALID', 'log index altered');
-  rejects(t, () => verifyReceipt(r, carol.signingKey.publicKey, alice.nodeId), 'LIAISON_ERR_SENDER_KEY_MISMATCH', 'checked against another pinned key');
+  rejects(
+    t,
+    () => verifyReceipt(decodeReceipt(flipped), bob.signingKey.publicKey, alice.nodeId),
+    'LIAISON_ERR_SIGNATURE_INVALID',
+    'log index altered',
+  );
+  rejects(
+    t,
+    () => verifyReceipt(r, carol.signingKey.publicKey, alice.nodeId),
+    'LIAISON_ERR_SENDER_KEY_MISMATCH',
+    'checked against another pinned key',
+  );
   const byMallory = createReceipt(mallory.signingKey, bob.nodeId, alice.nodeId, T0, [entry]);
-  rejects(t, () => verifyReceipt(decodeReceipt(byMallory.bytes), bob.signingKey.publicKey, alice.nodeId), 'LIAISON_ERR_SENDER_KEY_MISMATCH', 'issued in bob\'s name with another key');
-  rejects(t, () => verifyReceipt(r, bob.signingKey.publicKey, carol.nodeId), 'LIAISON_ERR_RECEIPT_MISMATCH', 'addressed to another sender');
-  const otherHash = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [{ ...entry, envelopeHash: new Uint8Array(32) }]);
-  rejects(t, () => receiptEntryFor(otherHash, decodeEnvelope(env.bytes)), 'LIAISON_ERR_RECEIPT_MISMATCH', 'names another envelope hash');
-  const otherMsg = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [{ ...entry, messageId: asMessageId(new Uint8Array(16)) }]);
-  rejects(t, () => receiptEntryFor(otherMsg, decodeEnvelope(env.bytes)), 'LIAISON_ERR_RECEIPT_MISMATCH', 'does not name the message');
+  rejects(
+    t,
+    () => verifyReceipt(decodeReceipt(byMallory.bytes), bob.signingKey.publicKey, alice.nodeId),
+    'LIAISON_ERR_SENDER_KEY_MISMATCH',
+    "issued in bob's name with another key",
+  );
+  rejects(
+    t,
+    () => verifyReceipt(r, bob.signingKey.publicKey, carol.nodeId),
+    'LIAISON_ERR_RECEIPT_MISMATCH',
+    'addressed to another sender',
+  );
+  const otherHash = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [
+    { ...entry, envelopeHash: new Uint8Array(32) },
+  ]);
+  rejects(
+    t,
+    () => receiptEntryFor(otherHash, decodeEnvelope(env.bytes)),
+    'LIAISON_ERR_RECEIPT_MISMATCH',
+    'names another envelope hash',
+  );
+  const otherMsg = createReceipt(bob.signingKey, bob.nodeId, alice.nodeId, T0, [
+    { ...entry, messageId: asMessageId(new Uint8Array(16)) },
+  ]);
+  rejects(
+    t,
+    () => receiptEntryFor(otherMsg, decodeEnvelope(env.bytes)),
+    'LIAISON_ERR_RECEIPT_MISMATCH',
+    'does not name the message',
+  );
   const byCarol = createReceipt(carol.signingKey, carol.nodeId, alice.nodeId, T0, [entry]);
-  rejects(t, () => receiptEntryFor(byCarol, decodeEnvelope(env.bytes)), 'LIAISON_ERR_RECEIPT_MISMATCH', 'issued by a node that was not a recipient');
+  rejects(
+    t,
+    () => receiptEntryFor(byCarol, decodeEnvelope(env.bytes)),
+    'LIAISON_ERR_RECEIPT_MISMATCH',
+    'issued by a node that was not a recipient',
+  );
 });
 
 t.test('key records', async (t) => {
@@ -83,7 +144,12 @@ t.test('key records', async (t) => {
       t.fail(`byte ${i} flipped: accepted`);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      t.ok(code === 'LIAISON_ERR_KEY_RECORD_INVALID' || code === 'LIAISON_ERR_KEY_INVALID' || code?.startsWith('LIAISON_ERR_DECODE_'), `byte ${i}: ${code}`);
+      t.ok(
+        code === 'LIAISON_ERR_KEY_RECORD_INVALID' ||
+          code === 'LIAISON_ERR_KEY_INVALID' ||
+          code?.startsWith('LIAISON_ERR_DECODE_'),
+        `byte ${i}: ${code}`,
+      );
     }
   }
   const badSig = Uint8Array.from(rec);
@@ -91,11 +157,21 @@ t.test('key records', async (t) => {
   rejects(t, () => decodeKeyRecord(badSig), 'LIAISON_ERR_KEY_RECORD_INVALID', 'signature altered');
   const badKey = Uint8Array.from(rec);
   badKey.fill(0, 34, 66); // the all-zero point has small order
-  rejects(t, () => decodeKeyRecord(badKey), 'LIAISON_ERR_KEY_INVALID', 'identity key of small order');
+  rejects(
+    t,
+    () => decodeKeyRecord(badKey),
+    'LIAISON_ERR_KEY_INVALID',
+    'identity key of small order',
+  );
   const serial0 = Uint8Array.from(rec);
   serial0.fill(0, 98, 102);
   rejects(t, () => decodeKeyRecord(serial0), 'LIAISON_ERR_DECODE_VALUE', 'serial 0');
-  rejects(t, () => createKeyRecord(alice.signingKey, alice.nodeId, alice.dhKey.publicKey, 0, T0), 'LIAISON_ERR_ENCODE_VALUE', 'creating serial 0');
+  rejects(
+    t,
+    () => createKeyRecord(alice.signingKey, alice.nodeId, alice.dhKey.publicKey, 0, T0),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'creating serial 0',
+  );
   const wrongType = Uint8Array.from(rec);
   wrongType[0] = 0x04;
   rejects(t, () => decodeKeyRecord(wrongType), 'LIAISON_ERR_DECODE_TYPE', 'type tag of a rotation');
@@ -106,43 +182,134 @@ t.test('identity key rotations and key histories', async (t) => {
   const k2 = Ed25519PrivateKey.fromSeed(new Uint8Array(32).fill(12));
   const r1 = createKeyRotation(alice.nodeId, 1, alice.signingKey, k1, T0 + 10);
   const r2 = createKeyRotation(alice.nodeId, 2, k1, k2, T0 + 20);
-  const periods = verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [decodeKeyRotation(r1.bytes), decodeKeyRotation(r2.bytes)]);
-  t.same(periods.map((p) => [p.from, p.until]), [[0, T0 + 10], [T0 + 10, T0 + 20], [T0 + 20, null]]);
+  const periods = verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [
+    decodeKeyRotation(r1.bytes),
+    decodeKeyRotation(r2.bytes),
+  ]);
+  t.same(
+    periods.map((p) => [p.from, p.until]),
+    [
+      [0, T0 + 10],
+      [T0 + 10, T0 + 20],
+      [T0 + 20, null],
+    ],
+  );
 
-  rejects(t, () => verifyKeyHistory(bob.nodeId, alice.signingKey.publicKey, []), 'LIAISON_ERR_NODE_ID_MISMATCH', 'genesis key of another node');
-  rejects(t, () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r2]), 'LIAISON_ERR_KEY_HISTORY_INVALID', 'serial 2 first');
-  rejects(t, () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, r1]), 'LIAISON_ERR_KEY_HISTORY_INVALID', 'the same rotation twice');
+  rejects(
+    t,
+    () => verifyKeyHistory(bob.nodeId, alice.signingKey.publicKey, []),
+    'LIAISON_ERR_NODE_ID_MISMATCH',
+    'genesis key of another node',
+  );
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r2]),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'serial 2 first',
+  );
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, r1]),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'the same rotation twice',
+  );
   const fromWrongKey = createKeyRotation(alice.nodeId, 1, mallory.signingKey, k1, T0 + 10);
-  rejects(t, () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [fromWrongKey]), 'LIAISON_ERR_KEY_HISTORY_INVALID', 'starts from a key that is not current');
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [fromWrongKey]),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'starts from a key that is not current',
+  );
   const backdated = createKeyRotation(alice.nodeId, 2, k1, k2, T0 + 5);
-  rejects(t, () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, backdated]), 'LIAISON_ERR_KEY_HISTORY_INVALID', 'dated before its predecessor');
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, backdated]),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'dated before its predecessor',
+  );
   const otherNode = createKeyRotation(bob.nodeId, 1, alice.signingKey, k1, T0 + 10);
-  rejects(t, () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [otherNode]), 'LIAISON_ERR_KEY_HISTORY_INVALID', 'names another node');
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [otherNode]),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'names another node',
+  );
 
   // A thief with only the old key, or only the new key, cannot produce a rotation.
   const body = r1.bytes.subarray(0, r1.bytes.length - 128);
-  const onlyOld = new Writer().raw(body).raw(r1.oldSignature).raw(mallory.signingKey.sign(body)).finish();
-  rejects(t, () => decodeKeyRotation(onlyOld), 'LIAISON_ERR_SIGNATURE_INVALID', 'new-key signature missing');
+  const onlyOld = new Writer()
+    .raw(body)
+    .raw(r1.oldSignature)
+    .raw(mallory.signingKey.sign(body))
+    .finish();
+  rejects(
+    t,
+    () => decodeKeyRotation(onlyOld),
+    'LIAISON_ERR_SIGNATURE_INVALID',
+    'new-key signature missing',
+  );
   const onlyNew = new Writer().raw(body).raw(new Uint8Array(64)).raw(r1.newSignature).finish();
-  rejects(t, () => decodeKeyRotation(onlyNew), 'LIAISON_ERR_SIGNATURE_INVALID', 'old-key signature missing');
-  rejects(t, () => createKeyRotation(alice.nodeId, 1, k1, k1, T0), 'LIAISON_ERR_ENCODE_VALUE', 'rotation to the same key');
-  rejects(t, () => Ed25519PublicKey.fromBytes(new Uint8Array(31)), 'LIAISON_ERR_KEY_INVALID', 'short public key');
-  rejects(t, () => X25519PrivateKey.fromBytes(new Uint8Array(31)), 'LIAISON_ERR_ARGUMENT', 'short static secret');
+  rejects(
+    t,
+    () => decodeKeyRotation(onlyNew),
+    'LIAISON_ERR_SIGNATURE_INVALID',
+    'old-key signature missing',
+  );
+  rejects(
+    t,
+    () => createKeyRotation(alice.nodeId, 1, k1, k1, T0),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'rotation to the same key',
+  );
+  rejects(
+    t,
+    () => Ed25519PublicKey.fromBytes(new Uint8Array(31)),
+    'LIAISON_ERR_KEY_INVALID',
+    'short public key',
+  );
+  rejects(
+    t,
+    () => X25519PrivateKey.fromBytes(new Uint8Array(31)),
+    'LIAISON_ERR_ARGUMENT',
+    'short static secret',
+  );
 });
 
 t.test('payloads', async (t) => {
   const full: Payload = {
     ...payload,
-    form: { formId: 'eio', formVersion: 1, fields: [{ name: 'b', value: '2' }, { name: 'a', value: '1' }] },
-    attachments: [{ name: 'a.pdf', mediaType: 'application/pdf', size: 10, chunkSize: 65536, contentHash: new Uint8Array(32), fileKey: new Uint8Array(32), streamHeader: new Uint8Array(24) }],
+    form: {
+      formId: 'eio',
+      formVersion: 1,
+      fields: [
+        { name: 'b', value: '2' },
+        { name: 'a', value: '1' },
+      ],
+    },
+    attachments: [
+      {
+        name: 'a.pdf',
+        mediaType: 'application/pdf',
+        size: 10,
+        chunkSize: 65536,
+        contentHash: new Uint8Array(32),
+        fileKey: new Uint8Array(32),
+        streamHeader: new Uint8Array(24),
+      },
+    ],
   };
   const bytes = encodePayload(full);
-  t.same(decodePayload(bytes).form?.fields.map((f) => f.name), ['a', 'b'], 'fields travel sorted');
+  t.same(
+    decodePayload(bytes).form?.fields.map((f) => f.name),
+    ['a', 'b'],
+    'fields travel sorted',
+  );
 
   // Finds a u8-length-prefixed field by its content and returns the offset of the content.
   const at = (needle: string) => {
     const n = new TextEncoder().encode(needle);
-    for (let i = 1; i < bytes.length; i++) if (bytes[i - 1] === n.length && n.every((b, j) => bytes[i + j] === b)) return i;
+    for (let i = 1; i < bytes.length; i++)
+      if (bytes[i - 1] === n.length && n.every((b, j) => bytes[i + j] === b)) return i;
     throw new Error(`${needle} not found`);
   };
   const swap = Uint8Array.from(bytes);
@@ -153,23 +320,63 @@ t.test('payloads', async (t) => {
   rejects(t, () => decodePayload(dup), 'LIAISON_ERR_DECODE_ORDER', 'a form field twice');
   const badUtf8 = Uint8Array.from(bytes);
   badUtf8[4] = 0xff; // first byte of the subject (u16 length at 2..3)
-  rejects(t, () => decodePayload(badUtf8), 'LIAISON_ERR_DECODE_UTF8', 'invalid UTF-8 in the subject');
+  rejects(
+    t,
+    () => decodePayload(badUtf8),
+    'LIAISON_ERR_DECODE_UTF8',
+    'invalid UTF-8 in the subject',
+  );
   const badLang = Uint8Array.from(bytes);
   badLang[at('en')] = '-'.charCodeAt(0);
   rejects(t, () => decodePayload(badLang), 'LIAISON_ERR_DECODE_VALUE', 'malformed language tag');
   const badType = Uint8Array.from(bytes);
   badType[at('application/pdf')] = 'A'.charCodeAt(0);
-  rejects(t, () => decodePayload(badType), 'LIAISON_ERR_DECODE_VALUE', 'media type with upper case');
+  rejects(
+    t,
+    () => decodePayload(badType),
+    'LIAISON_ERR_DECODE_VALUE',
+    'media type with upper case',
+  );
   const chunkAt = at('application/pdf') + 'application/pdf'.length + 8;
   const badChunk = Uint8Array.from(bytes);
   new DataView(badChunk.buffer).setUint32(chunkAt, 512);
-  rejects(t, () => decodePayload(badChunk), 'LIAISON_ERR_DECODE_VALUE', 'chunk size below the minimum');
+  rejects(
+    t,
+    () => decodePayload(badChunk),
+    'LIAISON_ERR_DECODE_VALUE',
+    'chunk size below the minimum',
+  );
   const flagAt = 2 + 2 + payload.subject.length + 4 + payload.body.length;
   const badFlag = Uint8Array.from(bytes);
   badFlag[flagAt] = 2;
   rejects(t, () => decodePayload(badFlag), 'LIAISON_ERR_DECODE_VALUE', 'language presence flag 2');
   const bom = encodePayload({ ...payload, subject: '\ufeffBOM' });
-  t.equal(decodePayload(bom).subject, '\ufeffBOM', 'a leading BOM is kept, so the text re-encodes identically');
-  rejects(t, () => encodePayload({ ...full, form: { formId: 'eio', formVersion: 1, fields: [{ name: 'a', value: '1' }, { name: 'a', value: '2' }] } }), 'LIAISON_ERR_ENCODE_VALUE', 'encoding a field twice');
-  rejects(t, () => encodePayload({ ...payload, language: 'english language' }), 'LIAISON_ERR_ENCODE_VALUE', 'encoding a malformed language');
+  t.equal(
+    decodePayload(bom).subject,
+    '\ufeffBOM',
+    'a leading BOM is kept, so the text re-encodes identically',
+  );
+  rejects(
+    t,
+    () =>
+      encodePayload({
+        ...full,
+        form: {
+          formId: 'eio',
+          formVersion: 1,
+          fields: [
+            { name: 'a', value: '1' },
+            { name: 'a', value: '2' },
+          ],
+        },
+      }),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'encoding a field twice',
+  );
+  rejects(
+    t,
+    () => encodePayload({ ...payload, language: 'english language' }),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'encoding a malformed language',
+  );
 });

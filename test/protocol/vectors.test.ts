@@ -75,7 +75,13 @@ t.test('nodes: keys, node IDs, fingerprints, key records', async (t) => {
     t.equal(toHex(rec.dhKey.bytes), n.dhKey);
     t.equal(rec.serial, 1);
     // Signing is deterministic (RFC 8032), so re-creating the record gives the same bytes.
-    t.equal(toHex(createKeyRecord(me.signingKey, me.nodeId, me.dhKey.publicKey, rec.serial, rec.issuedAt).bytes), n.keyRecord);
+    t.equal(
+      toHex(
+        createKeyRecord(me.signingKey, me.nodeId, me.dhKey.publicKey, rec.serial, rec.issuedAt)
+          .bytes,
+      ),
+      n.keyRecord,
+    );
   }
 });
 
@@ -86,7 +92,11 @@ t.test('envelopes: decode, verify, open for every recipient, disclose', async (t
       const env = decodeEnvelope(h(e.envelope));
       const sender = id(e.sender);
       t.equal(toHex(env.headerBytes), e.header, 'header bytes');
-      t.equal(toHex(encodeHeader(decodeHeader(env.headerBytes))), e.header, 'header re-encodes identically');
+      t.equal(
+        toHex(encodeHeader(decodeHeader(env.headerBytes))),
+        e.header,
+        'header re-encodes identically',
+      );
       t.equal(toHex(env.ciphertext), e.ciphertext, 'ciphertext');
       t.same(env.wraps.map(toHex), e.wraps, 'wraps');
       t.equal(toHex(env.payloadHash), e.payloadHash, 'payloadHash');
@@ -94,7 +104,11 @@ t.test('envelopes: decode, verify, open for every recipient, disclose', async (t
       t.equal(toHex(env.signature), e.signature, 'signature');
       t.equal(toHex(env.header.messageId), e.messageId);
       t.equal(toHex(env.header.keyCommitment), e.keyCommitment);
-      t.equal(toHex(keyCommitment(env.header.messageId, h(e.contentKey))), e.keyCommitment, 'commitment from content key');
+      t.equal(
+        toHex(keyCommitment(env.header.messageId, h(e.contentKey))),
+        e.keyCommitment,
+        'commitment from content key',
+      );
       t.equal(env.header.kind, e.decoded.kind);
       t.equal(env.header.priority, e.decoded.priority);
       t.equal(env.header.handling, e.decoded.handling);
@@ -103,24 +117,50 @@ t.test('envelopes: decode, verify, open for every recipient, disclose', async (t
       t.equal(env.header.expiresAt, e.decoded.expiresAt);
       t.equal(env.header.ref === null ? null : toHex(env.header.ref), e.decoded.ref);
       t.same(
-        env.header.recipients.map((r) => ({ nodeId: toHex(r.nodeId), dhKey: toHex(r.dhKey), sequence: r.sequence, mailbox: r.mailbox })),
+        env.header.recipients.map((r) => ({
+          nodeId: toHex(r.nodeId),
+          dhKey: toHex(r.dhKey),
+          sequence: r.sequence,
+          mailbox: r.mailbox,
+        })),
         e.decoded.recipients,
       );
-      t.doesNotThrow(() => verifyEnvelopeSignature(env, sender.signingKey.publicKey), 'signature verifies');
+      t.doesNotThrow(
+        () => verifyEnvelopeSignature(env, sender.signingKey.publicKey),
+        'signature verifies',
+      );
 
       const expectedPayload = decodePayload(h(e.payloadPlaintext));
-      t.equal(toHex(encodePayload(expectedPayload)), e.payloadPlaintext, 'payload re-encodes identically');
-      t.same(payloadJson(expectedPayload), e.decoded.payload, 'payload plaintext decodes to the listed fields');
+      t.equal(
+        toHex(encodePayload(expectedPayload)),
+        e.payloadPlaintext,
+        'payload re-encodes identically',
+      );
+      t.same(
+        payloadJson(expectedPayload),
+        e.decoded.payload,
+        'payload plaintext decodes to the listed fields',
+      );
 
       e.recipients.forEach((name, i) => {
         const me = id(name);
-        t.equal(toHex(derivePairKey(me.dhKey, X25519PublicKey.fromBytes(env.header.senderDhKey), 'receive')), e.pairKeys[i], `${name}: pair key`);
+        t.equal(
+          toHex(
+            derivePairKey(me.dhKey, X25519PublicKey.fromBytes(env.header.senderDhKey), 'receive'),
+          ),
+          e.pairKeys[i],
+          `${name}: pair key`,
+        );
         const opened = openEnvelope(env, me, new PairKeyCache());
         t.equal(opened.recipientIndex, i);
         t.equal(toHex(opened.contentKey), e.contentKey, `${name}: content key`);
         t.same(payloadJson(opened.payload), e.decoded.payload, `${name}: payload`);
       });
-      t.same(payloadJson(decryptWithDisclosedKey(env, h(e.contentKey))), e.decoded.payload, 'auditor with disclosed key');
+      t.same(
+        payloadJson(decryptWithDisclosedKey(env, h(e.contentKey))),
+        e.decoded.payload,
+        'auditor with disclosed key',
+      );
     });
   }
 });
@@ -132,9 +172,20 @@ t.test('receipts', async (t) => {
     verifyReceipt(receipt, issuer.signingKey.publicKey, id(r.sender).nodeId);
     t.equal(toHex(receipt.signature), r.signature);
     t.equal(receipt.issuedAt, r.issuedAt);
-    t.same(receipt.entries.map((x) => ({ messageId: toHex(x.messageId), envelopeHash: toHex(x.envelopeHash), logIndex: x.logIndex })), r.entries);
+    t.same(
+      receipt.entries.map((x) => ({
+        messageId: toHex(x.messageId),
+        envelopeHash: toHex(x.envelopeHash),
+        logIndex: x.logIndex,
+      })),
+      r.entries,
+    );
     const first = decodeEnvelope(h(v.envelopes[0]!.envelope));
-    t.equal(receiptEntryFor(receipt, first).logIndex, 17, 'the receipt names the first envelope at log index 17');
+    t.equal(
+      receiptEntryFor(receipt, first).logIndex,
+      17,
+      'the receipt names the first envelope at log index 17',
+    );
   }
 });
 
@@ -151,7 +202,11 @@ t.test('identity key rotation and key history', async (t) => {
     t.equal(periods[0]!.until, r.issuedAt);
     const rec = decodeKeyRecord(h(r.newKeyRecord));
     t.equal(rec.serial, 2);
-    t.equal(toHex(rec.identityKey.bytes), r.newKey, 'the new static key is certified by the new identity key');
+    t.equal(
+      toHex(rec.identityKey.bytes),
+      r.newKey,
+      'the new static key is certified by the new identity key',
+    );
     t.equal(toHex(rec.dhKey.bytes), r.newDhKey);
     t.equal(toHex(rec.nodeId), toHex(node.nodeId), 'the node ID survives the rotation');
     t.ok(Ed25519PublicKey.fromBytes(h(r.newKey)));
@@ -165,7 +220,14 @@ function payloadJson(p: Payload) {
     body: p.body,
     language: p.language,
     caseRef: p.caseRef,
-    form: p.form === null ? null : { formId: p.form.formId, formVersion: p.form.formVersion, fields: p.form.fields.map((f) => ({ name: f.name, value: f.value })) },
+    form:
+      p.form === null
+        ? null
+        : {
+            formId: p.form.formId,
+            formVersion: p.form.formVersion,
+            fields: p.form.fields.map((f) => ({ name: f.name, value: f.value })),
+          },
     attachments: p.attachments.map((a) => ({
       name: a.name,
       mediaType: a.mediaType,
@@ -187,8 +249,13 @@ t.test('invalid vectors: each refused with its one expected code', async (t) => 
           const me = id(x.receiver!);
           // The receiver's context as §11 describes it: paired with every other vector node.
           const view: ReceiverView = {
-            pinnedIdentityKey: (n) => [...ids.values()].find((p) => p !== me && toHex(p.nodeId) === toHex(n))?.signingKey.publicKey ?? null,
-            isCertifiedDhKey: (n, k) => [...ids.values()].some((p) => toHex(p.nodeId) === toHex(n) && toHex(p.keyRecord.dhKey.bytes) === toHex(k)),
+            pinnedIdentityKey: (n) =>
+              [...ids.values()].find((p) => p !== me && toHex(p.nodeId) === toHex(n))?.signingKey
+                .publicKey ?? null,
+            isCertifiedDhKey: (n, k) =>
+              [...ids.values()].some(
+                (p) => toHex(p.nodeId) === toHex(n) && toHex(p.keyRecord.dhKey.bytes) === toHex(k),
+              ),
             hasSeen: () => false,
             lastSequence: () => 0,
           };

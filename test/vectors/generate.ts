@@ -28,7 +28,13 @@ import {
   toHex,
   utf8,
 } from '../../protocol/index.ts';
-import type { Envelope, EnvelopeHeader, LocalIdentity, Payload, SealParams } from '../../protocol/index.ts';
+import type {
+  Envelope,
+  EnvelopeHeader,
+  LocalIdentity,
+  Payload,
+  SealParams,
+} from '../../protocol/index.ts';
 import { forge } from '../helpers/forge.ts';
 
 export const VECTORS_PATH = new URL('./liaison-v1.json', import.meta.url);
@@ -41,7 +47,12 @@ function stream(label: string): (n: number) => Uint8Array {
   let buf = new Uint8Array(0);
   return (n) => {
     while (buf.length < n) {
-      const c = Uint8Array.of(counter >>> 24, (counter >>> 16) & 255, (counter >>> 8) & 255, counter & 255);
+      const c = Uint8Array.of(
+        counter >>> 24,
+        (counter >>> 16) & 255,
+        (counter >>> 8) & 255,
+        counter & 255,
+      );
       counter += 1;
       const block = blake2b256Parts(utf8(label), c);
       const next = new Uint8Array(buf.length + block.length);
@@ -91,7 +102,14 @@ function payloadJson(p: Payload) {
     body: p.body,
     language: p.language,
     caseRef: p.caseRef,
-    form: p.form === null ? null : { formId: p.form.formId, formVersion: p.form.formVersion, fields: p.form.fields.map((f) => ({ name: f.name, value: f.value })) },
+    form:
+      p.form === null
+        ? null
+        : {
+            formId: p.form.formId,
+            formVersion: p.form.formVersion,
+            fields: p.form.fields.map((f) => ({ name: f.name, value: f.value })),
+          },
     attachments: p.attachments.map((a) => ({
       name: a.name,
       mediaType: a.mediaType,
@@ -104,7 +122,15 @@ function payloadJson(p: Payload) {
   };
 }
 
-function envelopeVector(name: string, senderName: string, recipientNames: string[], params: SealParams, env: Envelope, contentKey: Uint8Array, pairKeys: Uint8Array[]) {
+function envelopeVector(
+  name: string,
+  senderName: string,
+  recipientNames: string[],
+  params: SealParams,
+  env: Envelope,
+  contentKey: Uint8Array,
+  pairKeys: Uint8Array[],
+) {
   const h = env.header;
   return {
     name,
@@ -131,7 +157,12 @@ function envelopeVector(name: string, senderName: string, recipientNames: string
       createdAt: h.createdAt,
       expiresAt: h.expiresAt,
       ref: h.ref === null ? null : toHex(h.ref),
-      recipients: h.recipients.map((r) => ({ nodeId: toHex(r.nodeId), dhKey: toHex(r.dhKey), sequence: r.sequence, mailbox: r.mailbox })),
+      recipients: h.recipients.map((r) => ({
+        nodeId: toHex(r.nodeId),
+        dhKey: toHex(r.dhKey),
+        sequence: r.sequence,
+        mailbox: r.mailbox,
+      })),
       // The canonical order: form fields sorted by name, as they travel.
       payload: payloadJson(decodePayload(encodePayload(params.payload))),
     },
@@ -141,11 +172,19 @@ function envelopeVector(name: string, senderName: string, recipientNames: string
 export async function buildVectors() {
   await initCrypto();
   const names = ['alice', 'bob', 'carol'] as const;
-  const ids = Object.fromEntries(names.map((n) => [n, createLocalIdentity(seed(`${n}/signing`), seed(`${n}/dh`), T0)])) as Record<(typeof names)[number], LocalIdentity>;
+  const ids = Object.fromEntries(
+    names.map((n) => [n, createLocalIdentity(seed(`${n}/signing`), seed(`${n}/dh`), T0)]),
+  ) as Record<(typeof names)[number], LocalIdentity>;
   const cache = new PairKeyCache();
 
   const envelopes: ReturnType<typeof envelopeVector>[] = [];
-  const seal = (name: string, from: (typeof names)[number], to: (typeof names)[number][], params: Omit<SealParams, 'recipients'>, sequences: number[]) => {
+  const seal = (
+    name: string,
+    from: (typeof names)[number],
+    to: (typeof names)[number][],
+    params: Omit<SealParams, 'recipients'>,
+    sequences: number[],
+  ) => {
     const sender = ids[from];
     const draw = stream(`liaison-vector-envelope:${name}`);
     let contentKey = new Uint8Array(0);
@@ -158,7 +197,12 @@ export async function buildVectors() {
     };
     const full: SealParams = {
       ...params,
-      recipients: to.map((r, i) => ({ nodeId: ids[r].nodeId, dhKey: ids[r].dhKey.publicKey, sequence: sequences[i]!, mailbox: r === 'bob' ? '24-7' : 'jit-ecto-2026' })),
+      recipients: to.map((r, i) => ({
+        nodeId: ids[r].nodeId,
+        dhKey: ids[r].dhKey.publicKey,
+        sequence: sequences[i]!,
+        mailbox: r === 'bob' ? '24-7' : 'jit-ecto-2026',
+      })),
     };
     const env = sealEnvelope(sender, full, { pairKeys: cache, random });
     // Pair keys in header recipient order (sorted by node ID).
@@ -166,7 +210,9 @@ export async function buildVectors() {
       const rn = names.find((n) => toHex(ids[n].nodeId) === toHex(r.nodeId))!;
       return derivePairKey(sender.dhKey, ids[rn].dhKey.publicKey, 'send');
     });
-    const recipientNames = env.header.recipients.map((r) => names.find((n) => toHex(ids[n].nodeId) === toHex(r.nodeId))!);
+    const recipientNames = env.header.recipients.map((r) =>
+      names.find((n) => toHex(ids[n].nodeId) === toHex(r.nodeId))!,
+    );
     envelopes.push(envelopeVector(name, from, recipientNames, full, env, contentKey, pairKeys));
     return env;
   };
@@ -183,7 +229,14 @@ export async function buildVectors() {
       createdAt: T0 + 1000,
       expiresAt: T0 + 1000 + 8 * 3600_000,
       ref: null,
-      payload: { subject: 'Urgent: preservation of subscriber data', body: 'Please preserve the data listed in the attached form.', language: 'en', caseRef: null, form: null, attachments: [] },
+      payload: {
+        subject: 'Urgent: preservation of subscriber data',
+        body: 'Please preserve the data listed in the attached form.',
+        language: 'en',
+        caseRef: null,
+        form: null,
+        attachments: [],
+      },
     },
     [1],
   );
@@ -242,7 +295,14 @@ export async function buildVectors() {
       createdAt: T0 + 60_000,
       expiresAt: T0 + 60_000 + 24 * 3600_000,
       ref: first.header.messageId,
-      payload: { subject: 'Acknowledged', body: '', language: null, caseRef: null, form: null, attachments: [] },
+      payload: {
+        subject: 'Acknowledged',
+        body: '',
+        language: null,
+        caseRef: null,
+        form: null,
+        attachments: [],
+      },
     },
     [1],
   );
@@ -254,9 +314,21 @@ export async function buildVectors() {
 
   // Alice rotates her identity key (serial 1) and certifies a new static key with it (serial 2).
   const newSigning = Ed25519PrivateKey.fromSeed(seed('alice/signing-2'));
-  const rotation = createKeyRotation(ids.alice.nodeId, 1, ids.alice.signingKey, newSigning, T0 + 86_400_000);
+  const rotation = createKeyRotation(
+    ids.alice.nodeId,
+    1,
+    ids.alice.signingKey,
+    newSigning,
+    T0 + 86_400_000,
+  );
   const newDh = createLocalIdentity(seed('alice/signing-2'), seed('alice/dh-2'), T0).dhKey;
-  const record2 = createKeyRecord(newSigning, ids.alice.nodeId, newDh.publicKey, 2, T0 + 86_400_000);
+  const record2 = createKeyRecord(
+    newSigning,
+    ids.alice.nodeId,
+    newDh.publicKey,
+    2,
+    T0 + 86_400_000,
+  );
 
   // Malformed and hostile inputs, each with the receiver's context and the one expected code.
   // Context for envelopes: the receiver has paired with every other node in `nodes` (pinned
@@ -268,32 +340,160 @@ export async function buildVectors() {
     f(c);
     return c;
   };
-  const forged = (name: string, over: (h: EnvelopeHeader, k: Uint8Array) => Partial<Parameters<typeof forge>[0]>) => {
+  const forged = (
+    name: string,
+    over: (h: EnvelopeHeader, k: Uint8Array) => Partial<Parameters<typeof forge>[0]>,
+  ) => {
     const k = stream(`liaison-vector-forge:${name}`)(32);
     const base = first.header;
-    const header: EnvelopeHeader = { ...jit.header, keyCommitment: keyCommitment(base.messageId, k), messageId: base.messageId };
-    return forge({ header, payloadKey: k, payload: { subject: 'forged', body: '', language: null, caseRef: null, form: null, attachments: [] }, signer: ids.alice.signingKey, sender: ids.alice, ...over(header, k) });
+    const header: EnvelopeHeader = {
+      ...jit.header,
+      keyCommitment: keyCommitment(base.messageId, k),
+      messageId: base.messageId,
+    };
+    return forge({
+      header,
+      payloadKey: k,
+      payload: {
+        subject: 'forged',
+        body: '',
+        language: null,
+        caseRef: null,
+        form: null,
+        attachments: [],
+      },
+      signer: ids.alice.signingKey,
+      sender: ids.alice,
+      ...over(header, k),
+    });
   };
   const now = T0 + 5000;
   const invalid = [
-    { name: 'envelope-truncated', structure: 'envelope', receiver: 'bob', now, input: hex(first.bytes.subarray(0, first.bytes.length - 1)), expectedError: 'LIAISON_ERR_DECODE_TRUNCATED' },
-    { name: 'envelope-trailing-byte', structure: 'envelope', receiver: 'bob', now, input: hex(concatBytes(first.bytes, Uint8Array.of(0))), expectedError: 'LIAISON_ERR_DECODE_TRAILING' },
-    { name: 'envelope-version-2', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[1] = 2))), expectedError: 'LIAISON_ERR_DECODE_VERSION' },
-    { name: 'envelope-unknown-kind', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[4] = 9))), expectedError: 'LIAISON_ERR_DECODE_VALUE' },
-    { name: 'envelope-ciphertext-bit-flipped', structure: 'envelope', receiver: 'bob', now, input: hex(mutated(first.bytes, (c) => (c[4 + first.headerBytes.length + 4]! ^= 1))), expectedError: 'LIAISON_ERR_SIGNATURE_INVALID' },
-    { name: 'envelope-for-another-node', structure: 'envelope', receiver: 'carol', now, input: hex(first.bytes), expectedError: 'LIAISON_ERR_NOT_A_RECIPIENT' },
-    { name: 'envelope-expired', structure: 'envelope', receiver: 'bob', now: first.header.expiresAt, input: hex(first.bytes), expectedError: 'LIAISON_ERR_ENVELOPE_EXPIRED' },
-    { name: 'envelope-from-the-future', structure: 'envelope', receiver: 'bob', now: first.header.createdAt - 300_001, input: hex(first.bytes), expectedError: 'LIAISON_ERR_ENVELOPE_FROM_FUTURE' },
-    { name: 'envelope-key-commitment-mismatch', structure: 'envelope', receiver: 'bob', now, input: hex(forged('commitment', (_h, k) => ({ payloadKey: k.map((b) => b ^ 0xff), wrappedKey: k.map((b) => b ^ 0xff) }))), expectedError: 'LIAISON_ERR_KEY_COMMITMENT_MISMATCH' },
-    { name: 'envelope-payload-under-another-key', structure: 'envelope', receiver: 'bob', now, input: hex(forged('payload-key', (_h, k) => ({ payloadKey: k.map((b) => b ^ 0xff), wrappedKey: k }))), expectedError: 'LIAISON_ERR_PAYLOAD_DECRYPT_FAILED' },
-    { name: 'envelope-wraps-swapped-by-sender', structure: 'envelope', receiver: 'bob', now, input: hex(forged('swapped', () => ({ wrapOrder: [1, 0] }))), expectedError: 'LIAISON_ERR_UNWRAP_FAILED' },
-    { name: 'receipt-entries-out-of-order', structure: 'receipt', input: hex(mutated(receipt.bytes, (c) => { const e0 = 2 + 32 + 32 + 32 + 8 + 2; const a = c.slice(e0, e0 + 56); c.copyWithin(e0, e0 + 56, e0 + 112); c.set(a, e0 + 56); })), expectedError: 'LIAISON_ERR_DECODE_ORDER' },
-    { name: 'key-record-bad-signature', structure: 'keyRecord', input: hex(mutated(ids.alice.keyRecord.bytes, (c) => (c[c.length - 1]! ^= 1))), expectedError: 'LIAISON_ERR_KEY_RECORD_INVALID' },
-    { name: 'key-rotation-new-signature-missing', structure: 'keyRotation', input: hex(mutated(rotation.bytes, (c) => c.fill(0, c.length - 64))), expectedError: 'LIAISON_ERR_SIGNATURE_INVALID' },
+    {
+      name: 'envelope-truncated',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(first.bytes.subarray(0, first.bytes.length - 1)),
+      expectedError: 'LIAISON_ERR_DECODE_TRUNCATED',
+    },
+    {
+      name: 'envelope-trailing-byte',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(concatBytes(first.bytes, Uint8Array.of(0))),
+      expectedError: 'LIAISON_ERR_DECODE_TRAILING',
+    },
+    {
+      name: 'envelope-version-2',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(mutated(first.bytes, (c) => (c[1] = 2))),
+      expectedError: 'LIAISON_ERR_DECODE_VERSION',
+    },
+    {
+      name: 'envelope-unknown-kind',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(mutated(first.bytes, (c) => (c[4] = 9))),
+      expectedError: 'LIAISON_ERR_DECODE_VALUE',
+    },
+    {
+      name: 'envelope-ciphertext-bit-flipped',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(mutated(first.bytes, (c) => (c[4 + first.headerBytes.length + 4]! ^= 1))),
+      expectedError: 'LIAISON_ERR_SIGNATURE_INVALID',
+    },
+    {
+      name: 'envelope-for-another-node',
+      structure: 'envelope',
+      receiver: 'carol',
+      now,
+      input: hex(first.bytes),
+      expectedError: 'LIAISON_ERR_NOT_A_RECIPIENT',
+    },
+    {
+      name: 'envelope-expired',
+      structure: 'envelope',
+      receiver: 'bob',
+      now: first.header.expiresAt,
+      input: hex(first.bytes),
+      expectedError: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+    },
+    {
+      name: 'envelope-from-the-future',
+      structure: 'envelope',
+      receiver: 'bob',
+      now: first.header.createdAt - 300_001,
+      input: hex(first.bytes),
+      expectedError: 'LIAISON_ERR_ENVELOPE_FROM_FUTURE',
+    },
+    {
+      name: 'envelope-key-commitment-mismatch',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(
+        forged('commitment', (_h, k) => ({
+          payloadKey: k.map((b) => b ^ 0xff),
+          wrappedKey: k.map((b) => b ^ 0xff),
+        })),
+      ),
+      expectedError: 'LIAISON_ERR_KEY_COMMITMENT_MISMATCH',
+    },
+    {
+      name: 'envelope-payload-under-another-key',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(
+        forged('payload-key', (_h, k) => ({ payloadKey: k.map((b) => b ^ 0xff), wrappedKey: k })),
+      ),
+      expectedError: 'LIAISON_ERR_PAYLOAD_DECRYPT_FAILED',
+    },
+    {
+      name: 'envelope-wraps-swapped-by-sender',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(forged('swapped', () => ({ wrapOrder: [1, 0] }))),
+      expectedError: 'LIAISON_ERR_UNWRAP_FAILED',
+    },
+    {
+      name: 'receipt-entries-out-of-order',
+      structure: 'receipt',
+      input: hex(
+        mutated(receipt.bytes, (c) => {
+          const e0 = 2 + 32 + 32 + 32 + 8 + 2;
+          const a = c.slice(e0, e0 + 56);
+          c.copyWithin(e0, e0 + 56, e0 + 112);
+          c.set(a, e0 + 56);
+        }),
+      ),
+      expectedError: 'LIAISON_ERR_DECODE_ORDER',
+    },
+    {
+      name: 'key-record-bad-signature',
+      structure: 'keyRecord',
+      input: hex(mutated(ids.alice.keyRecord.bytes, (c) => (c[c.length - 1]! ^= 1))),
+      expectedError: 'LIAISON_ERR_KEY_RECORD_INVALID',
+    },
+    {
+      name: 'key-rotation-new-signature-missing',
+      structure: 'keyRotation',
+      input: hex(mutated(rotation.bytes, (c) => c.fill(0, c.length - 64))),
+      expectedError: 'LIAISON_ERR_SIGNATURE_INVALID',
+    },
   ];
 
   return {
-    description: 'Liaison protocol v1 known-answer vectors. All byte strings are lowercase hex. See docs/protocol.md §11.',
+    description:
+      'Liaison protocol v1 known-answer vectors. All byte strings are lowercase hex. See docs/protocol.md §11.',
     formatVersion: 1,
     nodes: names.map((n) => nodeVector(n, ids[n])),
     envelopes,
@@ -303,7 +503,11 @@ export async function buildVectors() {
         issuer: 'bob',
         sender: 'alice',
         issuedAt: T0 + 1500,
-        entries: receipt.entries.map((e) => ({ messageId: toHex(e.messageId), envelopeHash: toHex(e.envelopeHash), logIndex: e.logIndex })),
+        entries: receipt.entries.map((e) => ({
+          messageId: toHex(e.messageId),
+          envelopeHash: toHex(e.envelopeHash),
+          logIndex: e.logIndex,
+        })),
         signature: toHex(receipt.signature),
         receipt: toHex(receipt.bytes),
       },
@@ -335,7 +539,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes('--check')) {
     const committed = readFileSync(VECTORS_PATH, 'utf8');
     if (committed !== text) {
-      process.stderr.write('test/vectors/liaison-v1.json differs from what the generator produces\n');
+      process.stderr.write(
+        'test/vectors/liaison-v1.json differs from what the generator produces\n',
+      );
       process.exit(1);
     }
     process.stdout.write('vectors match\n');
