@@ -94,6 +94,7 @@ interface SodiumModule {
 class DirectSodium {
   #ptr = 0;
   #size = 0;
+  #busy = false;
 
   private constructor(private readonly m: SodiumModule) {}
 
@@ -118,15 +119,16 @@ class DirectSodium {
     const same = (a: Uint8Array | null, b: Uint8Array): boolean =>
       a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
     const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, key, null, nonce, key);
+    const copy = (v: Uint8Array): Uint8Array => v.slice();
     const ok =
       same(d.blake2b(32, key, [msg]), sodium.crypto_generichash(32, msg, key)) &&
       same(
         d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]),
         sodium.crypto_generichash(32, msg, null),
       ) &&
-      same(d.aead(true, key, nonce, key, msg), ct) &&
-      same(d.aead(false, key, nonce, key, ct), msg) &&
-      d.aead(false, key, nonce, msg, ct) === null;
+      same(d.aead(true, key, nonce, key, msg, copy), ct) &&
+      same(d.aead(false, key, nonce, key, ct, copy), msg) &&
+      d.aead(false, key, nonce, msg, ct, copy) === null;
     return ok ? d : null;
   }
 
@@ -181,14 +183,20 @@ class DirectSodium {
     }
   }
 
-  /** XChaCha20-Poly1305 seal (`encrypt`) or open; open returns null when the tag is wrong. */
-  aead(
+  /**
+   * XChaCha20-Poly1305 seal (`encrypt`) or open. `consume` receives a view of the output inside
+   * the WebAssembly heap, valid only during the call (the region is zeroed afterwards); it must
+   * copy what it keeps and must not call back into this wrapper. Returns null when open fails.
+   */
+  aead<T>(
     encrypt: boolean,
     key: Uint8Array,
     nonce: Uint8Array,
     ad: Uint8Array,
     input: Uint8Array,
-  ): Uint8Array | null {
+    consume: (out: Uint8Array) => T,
+  ): T | null {
+    if (this.#busy) throw new Error('crypto wrapper re-entered from an output consumer');
     const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     if (outLen < 0) return null;
     const total = outLen + input.length + ad.length + AEAD_NONCE_BYTES + AEAD_KEY_BYTES;
@@ -202,6 +210,7 @@ class DirectSodium {
     heap.set(ad, adPtr);
     heap.set(nonce, noncePtr);
     heap.set(key, keyPtr);
+    this.#busy = true;
     try {
       const rc = encrypt
         ? this.m._crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -230,8 +239,9 @@ class DirectSodium {
             noncePtr,
             keyPtr,
           );
-      return rc === 0 ? heap.slice(base, base + outLen) : null;
+      return rc === 0 ? consume(heap.subarray(base, base + outLen)) : null;
     } finally {
+      this.#busy = false;
       heap.fill(0, base, base + total);
     }
   }
@@ -325,7 +335,8 @@ export class Ed25519PrivateKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
-    return new Uint8Array(nodeCrypto.sign(null, message, this.#handle));
+    // A Buffer is a Uint8Array; returning it avoids a copy.
+    return nodeCrypto.sign(null, message, this.#handle);
   }
 
   /** A copy of the 32-byte seed, for the encrypted keystore only. */
@@ -441,11 +452,31 @@ export function aeadEncrypt(
   ad: Uint8Array,
   plaintext: Uint8Array,
 ): Uint8Array {
+  const out = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
+  aeadEncryptInto(out, key, nonce, ad, plaintext);
+  return out;
+}
+
+/**
+ * aeadEncrypt writing ciphertext || tag into `dest` (exactly plaintext.length + 16 bytes), so a
+ * caller assembling a larger structure avoids one allocation and one copy.
+ */
+export function aeadEncryptInto(
+  dest: Uint8Array,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+): void {
   abytes(key, AEAD_KEY_BYTES, 'aead key');
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
+  abytes(dest, plaintext.length + AEAD_TAG_BYTES, 'aead output');
   const l = lib();
-  if (direct !== null) return direct.aead(true, key, nonce, ad, plaintext)!;
-  return l.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
+  if (direct !== null) {
+    direct.aead(true, key, nonce, ad, plaintext, (out) => dest.set(out));
+    return;
+  }
+  dest.set(l.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key));
 }
 
 /** XChaCha20-Poly1305 (IETF) decryption; `null` when the tag does not authenticate. */
@@ -455,15 +486,36 @@ export function aeadDecrypt(
   ad: Uint8Array,
   ciphertext: Uint8Array,
 ): Uint8Array | null {
+  return aeadDecryptWith(key, nonce, ad, ciphertext, (plaintext) => plaintext.slice());
+}
+
+/**
+ * Decrypts and hands the plaintext to `use` without copying it out first; the plaintext is
+ * zeroed when `use` returns, so `use` must copy what it keeps (a decoder that builds strings and
+ * copies byte fields does) and must not call other crypto functions. `null` when the tag fails.
+ */
+export function aeadDecryptWith<T>(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  ciphertext: Uint8Array,
+  use: (plaintext: Uint8Array) => T,
+): T | null {
   abytes(key, AEAD_KEY_BYTES, 'aead key');
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
   if (ciphertext.length < AEAD_TAG_BYTES) return null;
   const l = lib();
-  if (direct !== null) return direct.aead(false, key, nonce, ad, ciphertext);
+  if (direct !== null) return direct.aead(false, key, nonce, ad, ciphertext, use);
+  let plaintext: Uint8Array;
   try {
-    return l.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+    plaintext = l.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
   } catch {
     return null;
+  }
+  try {
+    return use(plaintext);
+  } finally {
+    wipe(plaintext);
   }
 }
 

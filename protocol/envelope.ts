@@ -19,16 +19,16 @@ import { compareBytes, concat, equalBytes } from './bytes.ts';
 import {
   AEAD_KEY_BYTES,
   AEAD_NONCE_BYTES,
-  aeadDecrypt,
-  aeadEncrypt,
+  AEAD_TAG_BYTES,
+  aeadDecryptWith,
+  aeadEncryptInto,
   blake2b256Parts,
   constantTimeEqual,
   ED25519_SIGNATURE_BYTES,
   randomBytes,
   wipe,
-  X25519PublicKey,
 } from './crypto.ts';
-import type { Ed25519PublicKey, X25519PrivateKey } from './crypto.ts';
+import type { Ed25519PublicKey, X25519PrivateKey, X25519PublicKey } from './crypto.ts';
 import { DOMAIN } from './domains.ts';
 import { LiaisonError } from './errors.ts';
 import { asMessageId, asNodeId, MESSAGE_ID_BYTES, NODE_ID_BYTES } from './ids.ts';
@@ -163,7 +163,10 @@ function arg(message: string, field: string): LiaisonError {
 }
 
 export function encodeHeader(h: EnvelopeHeader): Uint8Array {
-  const w = new Writer(256 + h.recipients.length * 160);
+  // Exact size (identifiers are ASCII), so finish() hands back the buffer without a copy.
+  let size = 115 + 1 + h.author.length + 16 + 1 + (h.ref === null ? 0 : 16) + 32 + 1;
+  for (const r of h.recipients) size += 32 + 32 + 8 + 1 + r.mailbox.length;
+  const w = new Writer(size);
   w.u8(KINDS[h.kind], 'kind')
     .u8(PRIORITIES[h.priority], 'priority')
     .u8(HANDLING_CODES[h.handling], 'handling');
@@ -330,14 +333,31 @@ export function sealEnvelope(
     };
     const headerBytes = encodeHeader(header);
     const plaintext = encodePayloadInto(
-      new Writer(512 + params.payload.subject.length + params.payload.body.length),
+      new Writer(64 + params.payload.subject.length + params.payload.body.length),
       params.payload,
     ).finishView();
-    const ciphertext = aeadEncrypt(contentKey, PAYLOAD_NONCE, headerBytes, plaintext);
-    wipe(plaintext);
-    if (ciphertext.length > MAX_PAYLOAD_BYTES)
+    const ciphertextLength = plaintext.length + AEAD_TAG_BYTES;
+    if (ciphertextLength > MAX_PAYLOAD_BYTES) {
+      wipe(plaintext);
       throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'payload too large', { field: 'payload' });
-    const wrapsBytes = new Uint8Array(recipients.length * WRAP_BYTES);
+    }
+    // The envelope is assembled in one exactly sized buffer; the payload is encrypted straight
+    // into it and the wraps written in place, so nothing is copied twice.
+    const wrapsLength = recipients.length * WRAP_BYTES;
+    const ctAt = 2 + 2 + headerBytes.length + 4;
+    const wrapsAt = ctAt + ciphertextLength;
+    const sigAt = wrapsAt + wrapsLength;
+    const bytes = new Uint8Array(sigAt + ED25519_SIGNATURE_BYTES);
+    bytes[0] = ENVELOPE_TYPE;
+    bytes[1] = ENVELOPE_VERSION;
+    const view = new DataView(bytes.buffer);
+    view.setUint16(2, headerBytes.length);
+    bytes.set(headerBytes, 4);
+    view.setUint32(ctAt - 4, ciphertextLength);
+    const ciphertext = bytes.subarray(ctAt, wrapsAt);
+    aeadEncryptInto(ciphertext, contentKey, PAYLOAD_NONCE, headerBytes, plaintext);
+    wipe(plaintext);
+    const wrapsBytes = bytes.subarray(wrapsAt, sigAt);
     recipients.forEach((r, i) => {
       const pairKey = options.pairKeys.get(sender.dhKey, r.dhKey, 'send');
       wrapsBytes.set(
@@ -349,22 +369,7 @@ export function sealEnvelope(
     const payloadHash = payloadHashOf(ciphertext);
     const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
     const signature = sender.signingKey.sign(signatureInput(envelopeHash));
-    const size =
-      2 +
-      2 +
-      headerBytes.length +
-      4 +
-      ciphertext.length +
-      wrapsBytes.length +
-      ED25519_SIGNATURE_BYTES;
-    const bytes = new Writer(size)
-      .u8(ENVELOPE_TYPE)
-      .u8(ENVELOPE_VERSION)
-      .bytes(headerBytes, 2, MAX_HEADER_BYTES, 'header', 1)
-      .bytes(ciphertext, 4, MAX_PAYLOAD_BYTES, 'ciphertext', 16)
-      .raw(wrapsBytes)
-      .raw(signature)
-      .finish();
+    bytes.set(signature, sigAt);
     return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
   } finally {
     wipe(contentKey);
@@ -436,13 +441,14 @@ export function openEnvelope(
   env: Envelope,
   me: LocalIdentity,
   pairKeys: PairKeyCache,
+  knownIndex?: number,
 ): OpenedEnvelope {
-  const index = recipientIndex(env.header, me.nodeId);
+  const index = knownIndex ?? recipientIndex(env.header, me.nodeId);
   if (index < 0) throw new LiaisonError('LIAISON_ERR_NOT_A_RECIPIENT');
   const entry = env.header.recipients[index]!;
   const own = findDhKey(me, entry.dhKey);
   if (own === null) throw new LiaisonError('LIAISON_ERR_RECIPIENT_KEY_UNKNOWN');
-  const pairKey = pairKeys.get(own, X25519PublicKey.fromBytes(env.header.senderDhKey), 'receive');
+  const pairKey = pairKeys.get(own, env.header.senderDhKey, 'receive');
   const contentKey = unwrapContentKey(
     pairKey,
     env.header.messageId,
@@ -475,13 +481,17 @@ export function decryptWithDisclosedKey(env: Envelope, contentKey: Uint8Array): 
 }
 
 function decryptPayload(env: Envelope, contentKey: Uint8Array): Payload {
-  const plaintext = aeadDecrypt(contentKey, PAYLOAD_NONCE, env.headerBytes, env.ciphertext);
-  if (plaintext === null) throw new LiaisonError('LIAISON_ERR_PAYLOAD_DECRYPT_FAILED');
-  try {
-    return decodePayload(plaintext);
-  } finally {
-    wipe(plaintext);
-  }
+  // The payload is decoded straight from the decrypted bytes, which are zeroed afterwards;
+  // decodePayload copies every field it returns.
+  const payload = aeadDecryptWith(
+    contentKey,
+    PAYLOAD_NONCE,
+    env.headerBytes,
+    env.ciphertext,
+    decodePayload,
+  );
+  if (payload === null) throw new LiaisonError('LIAISON_ERR_PAYLOAD_DECRYPT_FAILED');
+  return payload;
 }
 
 function findDhKey(me: LocalIdentity, publicKey: Uint8Array): X25519PrivateKey | null {

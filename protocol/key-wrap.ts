@@ -18,7 +18,7 @@
  * reuses a (key, nonce) pair; the same commitment means the same content key, hence the same
  * plaintext and an identical wrap. The signature covers the wraps, so they cannot be swapped.
  */
-import { concat } from './bytes.ts';
+import { concat, equalBytes } from './bytes.ts';
 import {
   aeadDecrypt,
   aeadEncrypt,
@@ -26,14 +26,17 @@ import {
   blake2b256,
   blake2b256Parts,
   wipe,
+  X25519PublicKey,
 } from './crypto.ts';
-import type { X25519PrivateKey, X25519PublicKey } from './crypto.ts';
+import type { X25519PrivateKey } from './crypto.ts';
 import { DOMAIN } from './domains.ts';
 import { LiaisonError } from './errors.ts';
 
 export const WRAP_BYTES = 48;
 /** Pair keys kept by a default cache: a node has at most a few hundred peers. */
 export const DEFAULT_PAIR_KEY_CACHE_ENTRIES = 4096;
+/** Entries checked by direct comparison before the map (see PairKeyCache). */
+const RECENT_PAIR_KEYS = 8;
 
 const ZERO_NONCE = new Uint8Array(AEAD_NONCE_BYTES);
 
@@ -61,11 +64,30 @@ export class PairKeyCache {
   /** Per own private key (a stable object in LocalIdentity), then per direction + peer key. */
   readonly #byOwnKey = new WeakMap<X25519PrivateKey, Map<string, Uint8Array>>();
   #size = 0;
-  readonly #order: { own: X25519PrivateKey; id: string }[] = [];
+  readonly #order: { own: X25519PrivateKey; id: string; key: Uint8Array }[] = [];
+  /**
+   * The most recently used entries, compared byte for byte before any map lookup: a node talks
+   * to a handful of peers at a time, and building a string key costs more than a few compares.
+   */
+  readonly #recent: {
+    own: X25519PrivateKey;
+    direction: string;
+    peer: Uint8Array;
+    key: Uint8Array;
+  }[] = [];
 
   constructor(private readonly maxEntries = DEFAULT_PAIR_KEY_CACHE_ENTRIES) {}
 
-  get(own: X25519PrivateKey, peer: X25519PublicKey, direction: 'send' | 'receive'): Uint8Array {
+  /** The pair key for `direction` between `own` and `peer` (a key or its 32 raw bytes). */
+  get(
+    own: X25519PrivateKey,
+    peer: X25519PublicKey | Uint8Array,
+    direction: 'send' | 'receive',
+  ): Uint8Array {
+    const peerBytes = peer instanceof Uint8Array ? peer : peer.bytes;
+    for (const e of this.#recent) {
+      if (e.own === own && e.direction === direction && equalBytes(e.peer, peerBytes)) return e.key;
+    }
     let forOwn = this.#byOwnKey.get(own);
     if (forOwn === undefined) {
       forOwn = new Map();
@@ -73,28 +95,30 @@ export class PairKeyCache {
     }
     const id =
       direction +
-      Buffer.from(peer.bytes.buffer, peer.bytes.byteOffset, peer.bytes.length).toString('latin1');
+      Buffer.from(peerBytes.buffer, peerBytes.byteOffset, peerBytes.length).toString('latin1');
     let key = forOwn.get(id);
     if (key === undefined) {
-      key = derivePairKey(own, peer, direction);
+      const peerKey = peer instanceof Uint8Array ? X25519PublicKey.fromBytes(peer) : peer;
+      key = derivePairKey(own, peerKey, direction);
       if (this.#size >= this.maxEntries) this.#evictOldest();
       forOwn.set(id, key);
-      this.#order.push({ own, id });
+      this.#order.push({ own, id, key });
       this.#size += 1;
     }
+    this.#recent.unshift({ own, direction, peer: Uint8Array.from(peerBytes), key });
+    if (this.#recent.length > RECENT_PAIR_KEYS) this.#recent.pop();
     return key;
   }
 
   #evictOldest(): void {
     const oldest = this.#order.shift();
     if (oldest === undefined) return;
-    const forOwn = this.#byOwnKey.get(oldest.own);
-    const key = forOwn?.get(oldest.id);
-    if (forOwn !== undefined && key !== undefined) {
-      wipe(key);
-      forOwn.delete(oldest.id);
-      this.#size -= 1;
+    this.#byOwnKey.get(oldest.own)?.delete(oldest.id);
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      if (this.#recent[i]!.key === oldest.key) this.#recent.splice(i, 1);
     }
+    wipe(oldest.key);
+    this.#size -= 1;
   }
 
   /** Forgets every pair key (after a static-key rotation or on shutdown). */

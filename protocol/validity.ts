@@ -119,6 +119,6 @@ export function acceptDecoded(
     throw new LiaisonError('LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED');
   if (view.hasSeen(h.senderNodeId, h.messageId)) throw new LiaisonError('LIAISON_ERR_REPLAY');
   const sequence = checkSequence(view.lastSequence(h.senderNodeId), h.recipients[index]!.sequence);
-  const opened = openEnvelope(env, me, pairKeys);
+  const opened = openEnvelope(env, me, pairKeys, index);
   return { ...opened, sequence };
 }
