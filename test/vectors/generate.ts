@@ -37,6 +37,18 @@ import type {
 } from '../../protocol/index.ts';
 import { forge } from '../helpers/forge.ts';
 
+/** Adds the group order L to a little-endian scalar in place (S -> S + L < 2^256 for any S < L). */
+function addOrderToS(s: Uint8Array): void {
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  let v = 0n;
+  for (let i = 31; i >= 0; i--) v = (v << 8n) | BigInt(s[i]!);
+  v += L;
+  for (let i = 0; i < 32; i++) {
+    s[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
 export const VECTORS_PATH = new URL('./liaison-v1.json', import.meta.url);
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00.000Z
@@ -488,6 +500,54 @@ export async function buildVectors() {
       structure: 'keyRotation',
       input: hex(mutated(rotation.bytes, (c) => c.fill(0, c.length - 64))),
       expectedError: 'LIAISON_ERR_SIGNATURE_INVALID',
+    },
+    {
+      // S + L: the same point equation holds, but S is not canonical (§1.4 rule 2).
+      name: 'envelope-signature-s-not-reduced',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(mutated(first.bytes, (c) => addOrderToS(c.subarray(c.length - 32)))),
+      expectedError: 'LIAISON_ERR_SIGNATURE_INVALID',
+    },
+    {
+      name: 'envelope-header-length-over-limit',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(mutated(first.bytes, (c) => new DataView(c.buffer).setUint16(2, 16_385))),
+      expectedError: 'LIAISON_ERR_DECODE_LIMIT',
+    },
+    {
+      name: 'envelope-sender-static-key-uncertified',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(forged('uncertified', (h) => ({ header: { ...h, senderDhKey: ids.carol.dhKey.publicKey.bytes } }))),
+      expectedError: 'LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED',
+    },
+    {
+      name: 'envelope-lifetime-over-maximum',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(forged('lifetime', (h) => ({ header: { ...h, expiresAt: h.createdAt + 90 * 86_400_000 + 1 } }))),
+      expectedError: 'LIAISON_ERR_ENVELOPE_LIFETIME',
+    },
+    {
+      // A valid AEAD over a payload whose subject is not UTF-8 (0xff).
+      name: 'envelope-payload-subject-not-utf8',
+      structure: 'envelope',
+      receiver: 'bob',
+      now,
+      input: hex(forged('utf8', () => ({ plaintext: Uint8Array.of(0x05, 0x01, 0x00, 0x01, 0xff, 0, 0, 0, 0, 0, 0, 0, 0) }))),
+      expectedError: 'LIAISON_ERR_DECODE_UTF8',
+    },
+    {
+      name: 'key-record-identity-key-small-order',
+      structure: 'keyRecord',
+      input: hex(mutated(ids.alice.keyRecord.bytes, (c) => c.fill(0, 34, 66))),
+      expectedError: 'LIAISON_ERR_KEY_INVALID',
     },
   ];
 
