@@ -523,7 +523,11 @@ export async function buildVectors() {
       structure: 'envelope',
       receiver: 'bob',
       now,
-      input: hex(forged('uncertified', (h) => ({ header: { ...h, senderDhKey: ids.carol.dhKey.publicKey.bytes } }))),
+      input: hex(
+        forged('uncertified', (h) => ({
+          header: { ...h, senderDhKey: ids.carol.dhKey.publicKey.bytes },
+        })),
+      ),
       expectedError: 'LIAISON_ERR_SENDER_DH_KEY_UNCERTIFIED',
     },
     {
@@ -531,7 +535,11 @@ export async function buildVectors() {
       structure: 'envelope',
       receiver: 'bob',
       now,
-      input: hex(forged('lifetime', (h) => ({ header: { ...h, expiresAt: h.createdAt + 90 * 86_400_000 + 1 } }))),
+      input: hex(
+        forged('lifetime', (h) => ({
+          header: { ...h, expiresAt: h.createdAt + 90 * 86_400_000 + 1 },
+        })),
+      ),
       expectedError: 'LIAISON_ERR_ENVELOPE_LIFETIME',
     },
     {
@@ -540,7 +548,11 @@ export async function buildVectors() {
       structure: 'envelope',
       receiver: 'bob',
       now,
-      input: hex(forged('utf8', () => ({ plaintext: Uint8Array.of(0x05, 0x01, 0x00, 0x01, 0xff, 0, 0, 0, 0, 0, 0, 0, 0) }))),
+      input: hex(
+        forged('utf8', () => ({
+          plaintext: Uint8Array.of(0x05, 0x01, 0x00, 0x01, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
+        })),
+      ),
       expectedError: 'LIAISON_ERR_DECODE_UTF8',
     },
     {
