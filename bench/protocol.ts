@@ -76,7 +76,14 @@ const view: ReceiverView = {
 
 function sealAndOpen(): void {
   const env = sealEnvelope(sender, params(), { pairKeys: senderCache });
-  const accepted = acceptEnvelope(env.bytes, recipient, view, T0 + 1000, recipientCache);
+  const accepted = acceptEnvelope(
+    env.bytes,
+    recipient,
+    view,
+    T0 + 1000,
+    recipientCache,
+    sender.nodeId,
+  );
   lastSeq = env.header.recipients[0]!.sequence;
   if (accepted.payload.body.length !== body.length) throw new Error('round trip failed');
 }

@@ -137,6 +137,7 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
       viewFor(r),
       now + 1200,
       r.pairKeys,
+      paris.identity.nodeId,
     );
     r.seen.add(toHex(accepted.envelope.header.messageId));
     r.lastSeq = accepted.envelope.header.recipients[accepted.recipientIndex]!.sequence;
@@ -187,10 +188,24 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
   const tampered = Uint8Array.from(sealed.bytes);
   tampered[tampered.length - 100]! ^= 0x01;
   attempt('flip one bit of the ciphertext in transit', () =>
-    acceptEnvelope(tampered, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys),
+    acceptEnvelope(
+      tampered,
+      rabat.identity,
+      viewFor(rabat),
+      now + 2000,
+      rabat.pairKeys,
+      paris.identity.nodeId,
+    ),
   );
   attempt('replay the same envelope to Rabat', () =>
-    acceptEnvelope(sealed.bytes, rabat.identity, viewFor(rabat), now + 2000, rabat.pairKeys),
+    acceptEnvelope(
+      sealed.bytes,
+      rabat.identity,
+      viewFor(rabat),
+      now + 2000,
+      rabat.pairKeys,
+      paris.identity.nodeId,
+    ),
   );
   const outsider = make('Outsider');
   attempt('an unpaired node sends to Madrid', () => {
@@ -209,7 +224,14 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
       },
       { pairKeys: outsider.pairKeys },
     );
-    acceptEnvelope(forged.bytes, madrid.identity, viewFor(madrid), now + 2000, madrid.pairKeys);
+    acceptEnvelope(
+      forged.bytes,
+      madrid.identity,
+      viewFor(madrid),
+      now + 2000,
+      madrid.pairKeys,
+      outsider.identity.nodeId,
+    );
   });
   attempt("Rabat forwards Paris's envelope to a third party", () => {
     const third = make('Third');
@@ -219,6 +241,7 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
       { ...viewFor(third), pinnedIdentityKey: () => paris.identity.signingKey.publicKey },
       now + 2000,
       third.pairKeys,
+      rabat.identity.nodeId,
     );
   });
   attempt('deliver the request after its 8-hour expiry', () => {
@@ -233,6 +256,7 @@ export function runDemo(say: (line: string) => void, now: number = Date.now()): 
       },
       now + 9 * 3600_000,
       madrid.pairKeys,
+      paris.identity.nodeId,
     );
   });
   say(

@@ -40,6 +40,8 @@ export class Writer {
     while (cap < this.pos + n) cap *= 2;
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.pos));
+    // The old buffer may hold plaintext (payload encoding): zero it before letting it go.
+    this.buf.fill(0);
     this.buf = next;
     this.view = new DataView(next.buffer);
   }

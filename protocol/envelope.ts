@@ -361,7 +361,16 @@ export function sealEnvelope(
     recipients.forEach((r, i) => {
       const pairKey = options.pairKeys.get(sender.dhKey, r.dhKey, 'send');
       wrapsBytes.set(
-        wrapContentKey(pairKey, messageId, header.keyCommitment, contentKey),
+        wrapContentKey(
+          pairKey,
+          {
+            senderNodeId: sender.nodeId,
+            recipientNodeId: r.nodeId,
+            messageId,
+            keyCommitment: header.keyCommitment,
+          },
+          contentKey,
+        ),
         i * WRAP_BYTES,
       );
     });
@@ -389,7 +398,9 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
       { field: 'envelope', limit: MAX_ENVELOPE_BYTES },
     );
   }
-  const r = new Reader(bytes);
+  // A private copy: the hashes computed here must describe bytes nobody can change afterwards.
+  const own = Uint8Array.from(bytes);
+  const r = new Reader(own);
   readPreamble(r, ENVELOPE_TYPE, ENVELOPE_VERSION, 'envelope');
   const headerBytes = r.bytes(2, MAX_HEADER_BYTES, 'envelope.header', 1);
   const header = decodeHeader(headerBytes);
@@ -400,7 +411,16 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const payloadHash = payloadHashOf(ciphertext);
   const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
   const wraps = splitWraps(wrapsBytes, header.recipients.length);
-  return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
+  return {
+    header,
+    headerBytes,
+    ciphertext,
+    wraps,
+    signature,
+    payloadHash,
+    envelopeHash,
+    bytes: own,
+  };
 }
 
 function splitWraps(wrapsBytes: Uint8Array, count: number): Uint8Array[] {
@@ -444,15 +464,21 @@ export function openEnvelope(
   knownIndex?: number,
 ): OpenedEnvelope {
   const index = knownIndex ?? recipientIndex(env.header, me.nodeId);
-  if (index < 0) throw new LiaisonError('LIAISON_ERR_NOT_A_RECIPIENT');
-  const entry = env.header.recipients[index]!;
+  const entry = env.header.recipients[index];
+  if (entry === undefined || !equalBytes(entry.nodeId, me.nodeId)) {
+    throw new LiaisonError('LIAISON_ERR_NOT_A_RECIPIENT');
+  }
   const own = findDhKey(me, entry.dhKey);
   if (own === null) throw new LiaisonError('LIAISON_ERR_RECIPIENT_KEY_UNKNOWN');
   const pairKey = pairKeys.get(own, env.header.senderDhKey, 'receive');
   const contentKey = unwrapContentKey(
     pairKey,
-    env.header.messageId,
-    env.header.keyCommitment,
+    {
+      senderNodeId: env.header.senderNodeId,
+      recipientNodeId: entry.nodeId,
+      messageId: env.header.messageId,
+      keyCommitment: env.header.keyCommitment,
+    },
     env.wraps[index]!,
   );
   if (
@@ -461,7 +487,13 @@ export function openEnvelope(
     wipe(contentKey);
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
-  const payload = decryptPayload(env, contentKey);
+  let payload: Payload;
+  try {
+    payload = decryptPayload(env, contentKey);
+  } catch (err) {
+    wipe(contentKey);
+    throw err;
+  }
   return { envelope: env, payload, contentKey, recipientIndex: index };
 }
 

@@ -45,6 +45,10 @@ export const ERRORS = {
 
   // --- envelopes ---
   LIAISON_ERR_SIGNATURE_INVALID: spec(400, 'signature verification failed'),
+  LIAISON_ERR_NOT_FROM_SENDER: spec(
+    403,
+    "the envelope arrived over another peer's link than its sender's",
+  ),
   LIAISON_ERR_SENDER_KEY_MISMATCH: spec(403, 'the sender key is not the key pinned for that node'),
   LIAISON_ERR_NOT_A_RECIPIENT: spec(403, 'this node is not among the recipients'),
   LIAISON_ERR_RECIPIENT_KEY_UNKNOWN: spec(
@@ -82,6 +86,10 @@ export const ERRORS = {
 
   // --- caller mistakes (programming errors or bad API input mapped by the caller) ---
   LIAISON_ERR_ARGUMENT: spec(400, 'invalid argument'),
+  LIAISON_ERR_CRYPTO_INTERNAL: spec(
+    500,
+    'the crypto library failed internally (out of memory, or misuse)',
+  ),
   LIAISON_ERR_CRYPTO_NOT_READY: spec(
     500,
     'the crypto library is not initialised; await initCrypto() first',

@@ -61,6 +61,7 @@ export function createKeyRecord(
   serial: number,
   issuedAt: number,
 ): KeyRecord {
+  X25519PublicKey.fromBytesStrict(dhKey.bytes, 'dhKey');
   const body = encodeBody(nodeId, signer.publicKey, dhKey, serial, issuedAt);
   const signature = signer.sign(concat(DOMAIN.KEY_RECORD, body));
   return {
@@ -88,7 +89,7 @@ export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
     r.fixed(32, 'keyRecord.identityKey'),
     'keyRecord.identityKey',
   );
-  const dhKey = X25519PublicKey.fromBytes(r.fixed(32, 'keyRecord.dhKey'));
+  const dhKey = X25519PublicKey.fromBytesStrict(r.fixed(32, 'keyRecord.dhKey'), 'keyRecord.dhKey');
   const serial = r.u32('keyRecord.serial');
   if (serial < 1)
     throw new LiaisonError('LIAISON_ERR_DECODE_VALUE', 'keyRecord.serial must be >= 1', {

@@ -1,7 +1,9 @@
 /**
  * Identity-key rotation (docs/protocol.md §4.2). A rotation record is signed by both the old and
- * the new identity key, so neither a thief of the old key alone nor a holder of some new key
- * alone can move a node's identity. A node's key history is its genesis key followed by a chain
+ * the new identity key: the old signature authorises the move, the new one proves the new key is
+ * held (no rotation to a key someone else owns). It does not stop a thief of the current key
+ * from rotating to a key of the thief's own; what catches that is equivocation (two different
+ * rotations with one serial, isRotationEquivocation) and the peers who witnessed the real one. A node's key history is its genesis key followed by a chain
  * of rotation records with serials 1, 2, 3, ...; the node ID stays the hash of the genesis key.
  */
 import { Reader, Writer, readPreamble } from './codec.ts';
@@ -13,7 +15,7 @@ import { LiaisonError } from './errors.ts';
 import { asNodeId, NODE_ID_BYTES } from './ids.ts';
 import type { NodeId } from './ids.ts';
 import { deriveNodeId } from './keys.ts';
-import { MAX_KEY_HISTORY } from './limits.ts';
+import { MAX_CLOCK_SKEW_MS, MAX_KEY_HISTORY } from './limits.ts';
 
 export const KEY_ROTATION_TYPE = 0x04;
 export const KEY_ROTATION_VERSION = 1;
@@ -146,7 +148,8 @@ export interface IdentityKeyPeriod {
 /**
  * Verifies a node's identity key history: the genesis key hashes to `nodeId`, and each rotation
  * (already signature-checked by decodeKeyRotation) has the next serial, names this node, starts
- * from the previous current key, and is not dated before the previous rotation.
+ * from the previous current key, is not dated before the previous rotation, and is not dated
+ * beyond `now` plus the clock skew (a future-dated rotation would keep the old key valid).
  * @returns the periods, oldest first; the last one is the current key.
  * @throws LIAISON_ERR_NODE_ID_MISMATCH, LIAISON_ERR_KEY_HISTORY_INVALID
  */
@@ -154,6 +157,7 @@ export function verifyKeyHistory(
   nodeId: NodeId,
   genesisKey: Ed25519PublicKey,
   rotations: readonly KeyRotation[],
+  now: number,
 ): IdentityKeyPeriod[] {
   if (!equalBytes(deriveNodeId(genesisKey), nodeId))
     throw new LiaisonError('LIAISON_ERR_NODE_ID_MISMATCH');
@@ -190,9 +194,30 @@ export function verifyKeyHistory(
         'LIAISON_ERR_KEY_HISTORY_INVALID',
         `rotation ${i + 1} is dated before its predecessor`,
       );
+    if (rot.issuedAt > now + MAX_CLOCK_SKEW_MS)
+      throw new LiaisonError(
+        'LIAISON_ERR_KEY_HISTORY_INVALID',
+        `rotation ${i + 1} is dated in the future`,
+      );
     last = rot.issuedAt;
     current.until = rot.issuedAt;
     periods.push({ key: rot.newKey, from: rot.issuedAt, until: null });
   });
   return periods;
+}
+
+/**
+ * Two validly signed rotations of one node with the same serial but different content are
+ * equivocation: self-contained evidence that the node's key was used twice (stolen, or a fork).
+ * A receiver that sees this freezes the peer and raises an alert instead of picking one.
+ */
+export function isRotationEquivocation(a: KeyRotation, b: KeyRotation): boolean {
+  return (
+    equalBytes(a.nodeId, b.nodeId) &&
+    a.serial === b.serial &&
+    !equalBytes(
+      a.bytes.subarray(0, KEY_ROTATION_BYTES - 128),
+      b.bytes.subarray(0, KEY_ROTATION_BYTES - 128),
+    )
+  );
 }

@@ -5,7 +5,8 @@
  * X25519 keys of sender and recipient:
  *
  *   pairKey  = BLAKE2b-256(key = X25519(a, B), tag("liaison/v1/pair-key") || A || B)
- *   wrapKey  = BLAKE2b-256(key = pairKey,      tag("liaison/v1/wrap") || messageId || keyCommitment)
+ *   wrapKey  = BLAKE2b-256(key = pairKey, tag("liaison/v1/wrap") || senderNodeId || recipientNodeId
+ *                          || messageId || keyCommitment)
  *   wrap     = XChaCha20-Poly1305(wrapKey, nonce = 0^24, ad = "", contentKey)      (48 bytes)
  *
  * with A, B the sender's and recipient's static public keys (in that order, so the two directions
@@ -127,21 +128,36 @@ export class PairKeyCache {
   }
 }
 
-function wrapKey(
-  pairKey: Uint8Array,
-  messageId: Uint8Array,
-  keyCommitment: Uint8Array,
-): Uint8Array {
-  return blake2b256Parts(pairKey, DOMAIN.WRAP, messageId, keyCommitment);
+/**
+ * What a wrap is bound to. The node IDs matter: the pair key depends only on the two static
+ * keys, and a node may certify any static key it likes, including (maliciously) someone else's.
+ * Binding both node IDs means a wrap made for (sender A, recipient B) never unwraps as one from
+ * any other node, so a co-recipient cannot replay A's wrap under its own name.
+ */
+export interface WrapContext {
+  readonly senderNodeId: Uint8Array;
+  readonly recipientNodeId: Uint8Array;
+  readonly messageId: Uint8Array;
+  readonly keyCommitment: Uint8Array;
+}
+
+function wrapKey(pairKey: Uint8Array, c: WrapContext): Uint8Array {
+  return blake2b256Parts(
+    pairKey,
+    DOMAIN.WRAP,
+    c.senderNodeId,
+    c.recipientNodeId,
+    c.messageId,
+    c.keyCommitment,
+  );
 }
 
 export function wrapContentKey(
   pairKey: Uint8Array,
-  messageId: Uint8Array,
-  keyCommitment: Uint8Array,
+  context: WrapContext,
   contentKey: Uint8Array,
 ): Uint8Array {
-  const k = wrapKey(pairKey, messageId, keyCommitment);
+  const k = wrapKey(pairKey, context);
   try {
     return aeadEncrypt(k, ZERO_NONCE, new Uint8Array(0), contentKey);
   } finally {
@@ -152,11 +168,10 @@ export function wrapContentKey(
 /** @throws LIAISON_ERR_UNWRAP_FAILED */
 export function unwrapContentKey(
   pairKey: Uint8Array,
-  messageId: Uint8Array,
-  keyCommitment: Uint8Array,
+  context: WrapContext,
   wrap: Uint8Array,
 ): Uint8Array {
-  const k = wrapKey(pairKey, messageId, keyCommitment);
+  const k = wrapKey(pairKey, context);
   try {
     const key =
       wrap.length === WRAP_BYTES ? aeadDecrypt(k, ZERO_NONCE, new Uint8Array(0), wrap) : null;

@@ -6,7 +6,8 @@
  * every implementation gives the same error code for the same input:
  *
  *   1. structure (decodeEnvelope)             LIAISON_ERR_DECODE_*
- *   2. sender is a paired peer, key pinned    LIAISON_ERR_SENDER_KEY_MISMATCH
+ *   2. delivered by its sender's own link     LIAISON_ERR_NOT_FROM_SENDER
+ *      sender is a paired peer, key pinned    LIAISON_ERR_SENDER_KEY_MISMATCH
  *   3. signature                              LIAISON_ERR_SIGNATURE_INVALID
  *   4. this node is a recipient               LIAISON_ERR_NOT_A_RECIPIENT
  *   5. lifetime, clock skew, expiry           LIAISON_ERR_ENVELOPE_LIFETIME / _FROM_FUTURE / _EXPIRED
@@ -19,6 +20,7 @@
  * Before step 3 only the sender's node ID and identity key are read (to find the pinned key), so
  * any other forged field never earns a more specific error than "signature invalid".
  */
+import { equalBytes } from './bytes.ts';
 import type { Ed25519PublicKey } from './crypto.ts';
 import {
   decodeEnvelope,
@@ -45,6 +47,11 @@ export function checkLifetime(h: EnvelopeHeader): void {
  * @throws LIAISON_ERR_ENVELOPE_FROM_FUTURE, LIAISON_ERR_ENVELOPE_EXPIRED
  */
 export function checkTimes(h: EnvelopeHeader, now: number, skewMs = MAX_CLOCK_SKEW_MS): void {
+  if (!Number.isSafeInteger(now) || now < 0) {
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'now must be a time in milliseconds', {
+      field: 'now',
+    });
+  }
   if (h.createdAt > now + skewMs) throw new LiaisonError('LIAISON_ERR_ENVELOPE_FROM_FUTURE');
   if (now >= h.expiresAt) throw new LiaisonError('LIAISON_ERR_ENVELOPE_EXPIRED');
 }
@@ -93,20 +100,28 @@ export function acceptEnvelope(
   view: ReceiverView,
   now: number,
   pairKeys: PairKeyCache,
+  from: NodeId,
 ): Accepted {
   const env = decodeEnvelope(bytes);
-  return acceptDecoded(env, me, view, now, pairKeys);
+  return acceptDecoded(env, me, view, now, pairKeys, from);
 }
 
-/** acceptEnvelope for an already-decoded envelope (steps 2 to 9). */
+/**
+ * acceptEnvelope for an already-decoded envelope (steps 2 to 9). `from` is the peer whose
+ * authenticated link delivered the envelope: envelopes travel only from their sender, never
+ * relayed, so a co-recipient cannot inject a genuine envelope out of order (and so make the
+ * sender's next one fail the sequence rule) nor probe whom this node is paired with.
+ */
 export function acceptDecoded(
   env: Envelope,
   me: LocalIdentity,
   view: ReceiverView,
   now: number,
   pairKeys: PairKeyCache,
+  from: NodeId,
 ): Accepted {
   const h = env.header;
+  if (!equalBytes(from, h.senderNodeId)) throw new LiaisonError('LIAISON_ERR_NOT_FROM_SENDER');
   const pinned = view.pinnedIdentityKey(h.senderNodeId);
   if (pinned === null)
     throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH', 'sender is not a paired peer');

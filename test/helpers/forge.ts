@@ -48,8 +48,12 @@ export function forge(p: ForgeParts): Uint8Array {
   const wraps = p.header.recipients.map((r) =>
     wrapContentKey(
       derivePairKey(p.sender.dhKey, X25519PublicKey.fromBytes(r.dhKey), 'send'),
-      p.header.messageId,
-      p.header.keyCommitment,
+      {
+        senderNodeId: p.header.senderNodeId,
+        recipientNodeId: r.nodeId,
+        messageId: p.header.messageId,
+        keyCommitment: p.header.keyCommitment,
+      },
       wrapped,
     ),
   );

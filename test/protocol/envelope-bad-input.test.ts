@@ -52,8 +52,10 @@ function accept(
   me: LocalIdentity = bob,
   view: TestView = new TestView(alice, carol),
   now = NOW,
+  from: LocalIdentity = alice,
 ): Accepted {
-  return acceptEnvelope(bytes, me, view, now, new PairKeyCache());
+  // `from` is the peer whose link delivered the bytes: Alice, unless a test says otherwise.
+  return acceptEnvelope(bytes, me, view, now, new PairKeyCache(), from.nodeId);
 }
 
 /** Re-frames an envelope around replacement header bytes (ciphertext, wraps, signature kept). */
@@ -277,7 +279,7 @@ t.test('header fields with values the format forbids', async (t) => {
 t.test('every signed field mutated in transit', async (t) => {
   const table: [string, number, ErrorCode][] = [
     ['messageId', o.messageId, 'LIAISON_ERR_SIGNATURE_INVALID'],
-    ['senderNodeId', o.senderNodeId, 'LIAISON_ERR_SENDER_KEY_MISMATCH'],
+    ['senderNodeId', o.senderNodeId, 'LIAISON_ERR_NOT_FROM_SENDER'],
     ['senderIdentityKey', o.senderIdentityKey, 'LIAISON_ERR_SENDER_KEY_MISMATCH'],
     ['senderDhKey', o.senderDhKey, 'LIAISON_ERR_SIGNATURE_INVALID'],
     ['author', o.author + 1, 'LIAISON_ERR_SIGNATURE_INVALID'],
@@ -348,7 +350,7 @@ t.test('a single flipped bit anywhere is refused with a Liaison error', async (t
 t.test('sender and recipient checks', async (t) => {
   rejects(
     t,
-    () => accept(seal(mallory).bytes),
+    () => accept(seal(mallory).bytes, bob, new TestView(alice, carol), NOW, mallory),
     'LIAISON_ERR_SENDER_KEY_MISMATCH',
     'validly signed by an unpaired node',
   );
@@ -636,3 +638,60 @@ t.test('one envelope for a whole JIT: each member opens the same plaintext', asy
     t.equal(a.payload.body, payload.body);
   }
 });
+
+t.test("envelopes are accepted only over their sender's link", async (t) => {
+  // A co-recipient (Carol) relays Alice's genuine envelope to Bob before Alice delivers it.
+  const e1 = seal(alice, {}, [bob, carol]);
+  rejects(
+    t,
+    () => accept(e1.bytes, bob, new TestView(alice, carol), NOW, carol),
+    'LIAISON_ERR_NOT_FROM_SENDER',
+    'relayed by a co-recipient',
+  );
+  t.ok(
+    accept(e1.bytes, bob, new TestView(alice, carol), NOW, alice),
+    'the same bytes from Alice are accepted',
+  );
+});
+
+t.test(
+  "unknown key share: a co-recipient cannot reuse the sender's wrap under its own name",
+  async (t) => {
+    // Mallory is a co-recipient of Alice's JIT envelope, so she learns its content key. She then
+    // certifies Alice's static key as her own and re-signs the header as herself, keeping Alice's
+    // wrap for Bob: pair keys alone would match, the node IDs in the wrap key do not.
+    const original = seal(alice, {}, [bob, mallory]);
+    const mine = accept(original.bytes, mallory, new TestView(alice), NOW, alice);
+    const malloryWithAlicesKey = { ...mallory, dhKey: alice.dhKey };
+    const header = {
+      ...original.header,
+      senderNodeId: mallory.nodeId,
+      senderIdentityKey: mallory.signingKey.publicKey.bytes,
+    };
+    const bobIndex = original.header.recipients.findIndex(
+      (r) => toHex(r.nodeId) === toHex(bob.nodeId),
+    );
+    // Mallory cannot list herself as a recipient of her own envelope; she addresses Bob alone.
+    const forged = forge({
+      header: { ...header, recipients: [original.header.recipients[bobIndex]!] },
+      payloadKey: mine.contentKey,
+      payload: { ...payload, body: 'forged instructions' },
+      signer: mallory.signingKey,
+      sender: malloryWithAlicesKey,
+    });
+    // Replace the wrap Mallory computed (under her claimed key) by Alice's original wrap for Bob.
+    const bytes = Uint8Array.from(forged);
+    const wrapAt = bytes.length - 64 - 48;
+    bytes.set(original.wraps[bobIndex]!, wrapAt);
+    const resigned = decodeEnvelope(bytes);
+    bytes.set(mallory.signingKey.sign(signatureInputOf(resigned)), bytes.length - 64);
+    const view = new TestView(alice, mallory);
+    view.extraDhKeys.set(toHex(mallory.nodeId), [alice.dhKey.publicKey.bytes]);
+    rejects(
+      t,
+      () => accept(bytes, bob, view, NOW, mallory),
+      'LIAISON_ERR_UNWRAP_FAILED',
+      "Alice's wrap replayed under Mallory's name",
+    );
+  },
+);

@@ -124,7 +124,7 @@ const targets: [string, Uint8Array, (b: Uint8Array) => unknown, boolean][] = [
   [
     'envelope (accept path)',
     env.bytes,
-    (b) => acceptEnvelope(b, bob, view, T0 + 1, pairKeys),
+    (b) => acceptEnvelope(b, bob, view, T0 + 1, pairKeys, alice.nodeId),
     true,
   ],
   ['envelope (decode)', env.bytes, decodeEnvelope, false],

@@ -17,9 +17,11 @@ import {
   MAX_RECEIPT_ENTRIES,
   receiptEntryFor,
   verifyKeyHistory,
+  isRotationEquivocation,
   verifyReceipt,
   Writer,
   X25519PrivateKey,
+  X25519PublicKey,
   asMessageId,
 } from '../../protocol/index.ts';
 import type { Payload, ReceiptEntry } from '../../protocol/index.ts';
@@ -182,10 +184,12 @@ t.test('identity key rotations and key histories', async (t) => {
   const k2 = Ed25519PrivateKey.fromSeed(new Uint8Array(32).fill(12));
   const r1 = createKeyRotation(alice.nodeId, 1, alice.signingKey, k1, T0 + 10);
   const r2 = createKeyRotation(alice.nodeId, 2, k1, k2, T0 + 20);
-  const periods = verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [
-    decodeKeyRotation(r1.bytes),
-    decodeKeyRotation(r2.bytes),
-  ]);
+  const periods = verifyKeyHistory(
+    alice.nodeId,
+    alice.signingKey.publicKey,
+    [decodeKeyRotation(r1.bytes), decodeKeyRotation(r2.bytes)],
+    T0 + 60_000,
+  );
   t.same(
     periods.map((p) => [p.from, p.until]),
     [
@@ -197,40 +201,40 @@ t.test('identity key rotations and key histories', async (t) => {
 
   rejects(
     t,
-    () => verifyKeyHistory(bob.nodeId, alice.signingKey.publicKey, []),
+    () => verifyKeyHistory(bob.nodeId, alice.signingKey.publicKey, [], T0 + 60_000),
     'LIAISON_ERR_NODE_ID_MISMATCH',
     'genesis key of another node',
   );
   rejects(
     t,
-    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r2]),
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r2], T0 + 60_000),
     'LIAISON_ERR_KEY_HISTORY_INVALID',
     'serial 2 first',
   );
   rejects(
     t,
-    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, r1]),
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, r1], T0 + 60_000),
     'LIAISON_ERR_KEY_HISTORY_INVALID',
     'the same rotation twice',
   );
   const fromWrongKey = createKeyRotation(alice.nodeId, 1, mallory.signingKey, k1, T0 + 10);
   rejects(
     t,
-    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [fromWrongKey]),
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [fromWrongKey], T0 + 60_000),
     'LIAISON_ERR_KEY_HISTORY_INVALID',
     'starts from a key that is not current',
   );
   const backdated = createKeyRotation(alice.nodeId, 2, k1, k2, T0 + 5);
   rejects(
     t,
-    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, backdated]),
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [r1, backdated], T0 + 60_000),
     'LIAISON_ERR_KEY_HISTORY_INVALID',
     'dated before its predecessor',
   );
   const otherNode = createKeyRotation(bob.nodeId, 1, alice.signingKey, k1, T0 + 10);
   rejects(
     t,
-    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [otherNode]),
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [otherNode], T0 + 60_000),
     'LIAISON_ERR_KEY_HISTORY_INVALID',
     'names another node',
   );
@@ -255,6 +259,27 @@ t.test('identity key rotations and key histories', async (t) => {
     'LIAISON_ERR_SIGNATURE_INVALID',
     'old-key signature missing',
   );
+  const future = createKeyRotation(alice.nodeId, 1, alice.signingKey, k1, T0 + 60_000 + 300_001);
+  rejects(
+    t,
+    () => verifyKeyHistory(alice.nodeId, alice.signingKey.publicKey, [future], T0 + 60_000),
+    'LIAISON_ERR_KEY_HISTORY_INVALID',
+    'dated beyond now plus the clock skew',
+  );
+
+  // A thief holding only the genesis key can rotate to a key of its own: the history alone
+  // cannot tell, but the two serial-1 rotations side by side are equivocation evidence.
+  const thief = createKeyRotation(alice.nodeId, 1, alice.signingKey, mallory.signingKey, T0 + 10);
+  t.ok(
+    isRotationEquivocation(decodeKeyRotation(r1.bytes), decodeKeyRotation(thief.bytes)),
+    'the fork is detected',
+  );
+  t.notOk(
+    isRotationEquivocation(r1, decodeKeyRotation(r1.bytes)),
+    'the same rotation twice is not a fork',
+  );
+  t.notOk(isRotationEquivocation(r1, r2), 'successive rotations are not a fork');
+
   rejects(
     t,
     () => createKeyRotation(alice.nodeId, 1, k1, k1, T0),
@@ -378,5 +403,46 @@ t.test('payloads', async (t) => {
     () => encodePayload({ ...payload, language: 'english language' }),
     'LIAISON_ERR_ENCODE_VALUE',
     'encoding a malformed language',
+  );
+});
+
+t.test('static keys in key records must be canonical and of large order', async (t) => {
+  const lowOrder: [string, string][] = [
+    ['zero', '00'.repeat(32)],
+    ['one', '01' + '00'.repeat(31)],
+    ['order 8', 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800'],
+    ['p - 1', 'ec' + 'ff'.repeat(30) + '7f'],
+    ['p (non-canonical zero)', 'ed' + 'ff'.repeat(30) + '7f'],
+  ];
+  for (const [label, hex] of lowOrder) {
+    const rec = Uint8Array.from(alice.keyRecord.bytes);
+    rec.set(Buffer.from(hex, 'hex'), 66);
+    rejects(
+      t,
+      () => decodeKeyRecord(rec),
+      'LIAISON_ERR_KEY_INVALID',
+      `certified static key: ${label}`,
+    );
+  }
+  const highBit = Uint8Array.from(alice.keyRecord.bytes);
+  highBit[97]! |= 0x80;
+  rejects(
+    t,
+    () => decodeKeyRecord(highBit),
+    'LIAISON_ERR_KEY_INVALID',
+    'bit 255 set (a second encoding of the same key)',
+  );
+  rejects(
+    t,
+    () =>
+      createKeyRecord(
+        alice.signingKey,
+        alice.nodeId,
+        X25519PublicKey.fromBytes(new Uint8Array(32)),
+        2,
+        T0,
+      ),
+    'LIAISON_ERR_KEY_INVALID',
+    'certifying a low-order key',
   );
 });

@@ -196,7 +196,7 @@ t.test('identity key rotation and key history', async (t) => {
     t.equal(toHex(rot.oldKey.bytes), r.oldKey);
     t.equal(toHex(rot.newKey.bytes), r.newKey);
     t.equal(toHex(Ed25519PrivateKey.fromSeed(h(r.newSigningSeed)).publicKey.bytes), r.newKey);
-    const periods = verifyKeyHistory(node.nodeId, node.signingKey.publicKey, [rot]);
+    const periods = verifyKeyHistory(node.nodeId, node.signingKey.publicKey, [rot], r.issuedAt);
     t.equal(periods.length, 2);
     t.equal(toHex(periods[1]!.key.bytes), r.newKey, 'the current key is the new key');
     t.equal(periods[0]!.until, r.issuedAt);
@@ -213,6 +213,11 @@ t.test('identity key rotation and key history', async (t) => {
     t.same(asNodeId(rec.nodeId), node.nodeId);
   }
 });
+
+/** The header's sender node ID, read from its fixed offset (§5.1), even if the rest is broken. */
+function senderOf(envelope: Uint8Array) {
+  return asNodeId(envelope.slice(4 + 19, 4 + 51));
+}
 
 function payloadJson(p: Payload) {
   return {
@@ -259,7 +264,10 @@ t.test('invalid vectors: each refused with its one expected code', async (t) => 
             hasSeen: () => false,
             lastSequence: () => 0,
           };
-          return acceptEnvelope(h(x.input), me, view, x.now!, new PairKeyCache());
+          // Delivered over the link of `from` when the vector names it, else of the header's sender.
+          const from =
+            'from' in x && typeof x.from === 'string' ? id(x.from).nodeId : senderOf(h(x.input));
+          return acceptEnvelope(h(x.input), me, view, x.now!, new PairKeyCache(), from);
         }
         case 'receipt':
           return decodeReceipt(h(x.input));

@@ -556,6 +556,22 @@ export async function buildVectors() {
       expectedError: 'LIAISON_ERR_DECODE_UTF8',
     },
     {
+      // A co-recipient (carol) relays alice's genuine envelope: refused before anything else.
+      name: 'envelope-relayed-by-a-co-recipient',
+      structure: 'envelope',
+      receiver: 'bob',
+      from: 'carol',
+      now,
+      input: hex(jit.bytes),
+      expectedError: 'LIAISON_ERR_NOT_FROM_SENDER',
+    },
+    {
+      name: 'key-record-static-key-low-order',
+      structure: 'keyRecord',
+      input: hex(mutated(ids.alice.keyRecord.bytes, (c) => c.fill(0, 66, 98))),
+      expectedError: 'LIAISON_ERR_KEY_INVALID',
+    },
+    {
       name: 'key-record-identity-key-small-order',
       structure: 'keyRecord',
       input: hex(mutated(ids.alice.keyRecord.bytes, (c) => c.fill(0, 34, 66))),
