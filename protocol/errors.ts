@@ -84,6 +84,25 @@ export const ERRORS = {
     'the receipt does not match the envelope it acknowledges',
   ),
 
+  // --- Noise handshake and transport (protocol/noise.ts) ---
+  LIAISON_ERR_NOISE_STATE: spec(
+    400,
+    'Noise message out of turn, or transport used before the handshake completed',
+  ),
+  LIAISON_ERR_NOISE_MESSAGE_SIZE: spec(
+    400,
+    'Noise message of the wrong length or over 65535 bytes',
+  ),
+  LIAISON_ERR_NOISE_DECRYPT: spec(400, 'Noise message does not authenticate'),
+  LIAISON_ERR_NOISE_NONCE_EXHAUSTED: spec(
+    400,
+    'Noise nonce space exhausted; the link must be re-established',
+  ),
+  LIAISON_ERR_NOISE_CONFIG: spec(
+    500,
+    'Noise handshake configured without the keys its pattern needs',
+  ),
+
   // --- caller mistakes (programming errors or bad API input mapped by the caller) ---
   LIAISON_ERR_ARGUMENT: spec(400, 'invalid argument'),
   LIAISON_ERR_CRYPTO_INTERNAL: spec(

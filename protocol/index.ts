@@ -14,3 +14,4 @@ export * from './limits.ts';
 export * from './payload.ts';
 export * from './receipt.ts';
 export * from './validity.ts';
+export * from './noise.ts';
