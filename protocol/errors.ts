@@ -103,6 +103,36 @@ export const ERRORS = {
     'Noise handshake configured without the keys its pattern needs',
   ),
 
+  // --- node: configuration, keystore, storage ---
+  LIAISON_ERR_CONFIG_INVALID: spec(400, 'the configuration is invalid'),
+  LIAISON_ERR_KEYSTORE_MISSING: spec(404, 'no keystore in the data directory; run liaison init'),
+  LIAISON_ERR_KEYSTORE_EXISTS: spec(409, 'a keystore already exists in the data directory'),
+  LIAISON_ERR_KEYSTORE_PASSPHRASE: spec(401, 'wrong passphrase for the keystore'),
+  LIAISON_ERR_KEYSTORE_CORRUPT: spec(500, 'the keystore file is damaged or not a Liaison keystore'),
+  LIAISON_ERR_KEYSTORE_PERMISSIONS: spec(500, 'the keystore file is readable by other users'),
+  LIAISON_ERR_STORE_SCHEMA: spec(500, 'the database schema is newer than this software or a migration failed'),
+  LIAISON_ERR_NOT_FOUND: spec(404, 'no such object'),
+  LIAISON_ERR_CONFLICT: spec(409, 'the request conflicts with the current state'),
+
+  // --- pairing and links ---
+  LIAISON_ERR_INVITATION_INVALID: spec(400, 'not a valid invitation'),
+  LIAISON_ERR_INVITATION_EXPIRED: spec(410, 'the invitation has expired'),
+  LIAISON_ERR_INVITATION_USED: spec(410, 'the invitation was already used or revoked'),
+  LIAISON_ERR_PEER_BLOCKED: spec(403, 'the peer is blocked'),
+  LIAISON_ERR_PEER_UNKNOWN: spec(403, 'the peer is not paired with this node'),
+  LIAISON_ERR_LINK_HELLO_INVALID: spec(400, 'the peer\'s link hello does not match its keys'),
+  LIAISON_ERR_LINK_FRAME_INVALID: spec(400, 'the peer sent a malformed or unexpected link frame'),
+  LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT: spec(408, 'the link handshake did not complete in time'),
+  LIAISON_ERR_LINK_RATE_LIMIT: spec(429, 'the peer exceeded its frame rate limit'),
+  LIAISON_ERR_LINK_OVERLOADED: spec(503, 'too many pending handshakes'),
+  LIAISON_ERR_LINK_CLOSED: spec(503, 'the link is closed'),
+
+  // --- local API ---
+  LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
+  LIAISON_ERR_FORBIDDEN: spec(403, 'the token\'s role may not do this'),
+  LIAISON_ERR_VALIDATION: spec(400, 'the request does not match its schema'),
+  LIAISON_ERR_BODY_TOO_LARGE: spec(413, 'the request body exceeds the limit'),
+
   // --- caller mistakes (programming errors or bad API input mapped by the caller) ---
   LIAISON_ERR_ARGUMENT: spec(400, 'invalid argument'),
   LIAISON_ERR_CRYPTO_INTERNAL: spec(
