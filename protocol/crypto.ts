@@ -633,6 +633,36 @@ export function chachaPolyDecrypt(
   return out;
 }
 
+export const ARGON2ID_SALT_BYTES = 16;
+
+/** Argon2id cost parameters (RFC 9106): passes over memory and memory in bytes. */
+export interface Argon2idParams {
+  readonly opsLimit: number;
+  readonly memLimit: number;
+}
+
+/**
+ * The keystore default: libsodium's MODERATE (3 passes, 256 MiB), about 1 s here, paid once at
+ * node start. Tests use ARGON2ID_TEST to stay fast; never use it for real keys.
+ */
+export const ARGON2ID_MODERATE: Argon2idParams = { opsLimit: 3, memLimit: 256 * 1024 * 1024 };
+/** Smallest costs libsodium accepts: for tests only. */
+export const ARGON2ID_TEST: Argon2idParams = { opsLimit: 1, memLimit: 8192 };
+
+/**
+ * Argon2id v1.3 (RFC 9106) through libsodium crypto_pwhash: derives `length` bytes from a
+ * passphrase and a 16-byte salt.
+ * @throws LIAISON_ERR_ARGUMENT on a bad salt or parameters outside libsodium's bounds.
+ */
+export function argon2id(passphrase: Uint8Array, salt: Uint8Array, params: Argon2idParams, length = 32): Uint8Array {
+  abytes(salt, ARGON2ID_SALT_BYTES, 'argon2id salt');
+  const l = lib();
+  if (params.opsLimit < l.crypto_pwhash_OPSLIMIT_MIN || params.memLimit < l.crypto_pwhash_MEMLIMIT_MIN || params.memLimit > 2 ** 31) {
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'argon2id parameters out of range', { field: 'params' });
+  }
+  return l.crypto_pwhash(length, passphrase, salt, params.opsLimit, params.memLimit, l.crypto_pwhash_ALG_ARGON2ID13);
+}
+
 /** BLAKE2b-512 of the concatenation of `parts` (the Noise HASH function, HASHLEN 64). */
 export function blake2b512Parts(...parts: readonly Uint8Array[]): Uint8Array {
   const l = lib();
