@@ -654,13 +654,31 @@ export const ARGON2ID_TEST: Argon2idParams = { opsLimit: 1, memLimit: 8192 };
  * passphrase and a 16-byte salt.
  * @throws LIAISON_ERR_ARGUMENT on a bad salt or parameters outside libsodium's bounds.
  */
-export function argon2id(passphrase: Uint8Array, salt: Uint8Array, params: Argon2idParams, length = 32): Uint8Array {
+export function argon2id(
+  passphrase: Uint8Array,
+  salt: Uint8Array,
+  params: Argon2idParams,
+  length = 32,
+): Uint8Array {
   abytes(salt, ARGON2ID_SALT_BYTES, 'argon2id salt');
   const l = lib();
-  if (params.opsLimit < l.crypto_pwhash_OPSLIMIT_MIN || params.memLimit < l.crypto_pwhash_MEMLIMIT_MIN || params.memLimit > 2 ** 31) {
-    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'argon2id parameters out of range', { field: 'params' });
+  if (
+    params.opsLimit < l.crypto_pwhash_OPSLIMIT_MIN ||
+    params.memLimit < l.crypto_pwhash_MEMLIMIT_MIN ||
+    params.memLimit > 2 ** 30
+  ) {
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'argon2id parameters out of range', {
+      field: 'params',
+    });
   }
-  return l.crypto_pwhash(length, passphrase, salt, params.opsLimit, params.memLimit, l.crypto_pwhash_ALG_ARGON2ID13);
+  return l.crypto_pwhash(
+    length,
+    passphrase,
+    salt,
+    params.opsLimit,
+    params.memLimit,
+    l.crypto_pwhash_ALG_ARGON2ID13,
+  );
 }
 
 /** BLAKE2b-512 of the concatenation of `parts` (the Noise HASH function, HASHLEN 64). */

@@ -25,6 +25,8 @@ export const DOMAIN_NAMES = {
   PAIR_KEY: 'liaison/v1/pair-key',
   WRAP: 'liaison/v1/wrap',
   RECEIPT: 'liaison/v1/receipt',
+  LINK_PROLOGUE: 'liaison/v1/link',
+  INVITATION_CHECKSUM: 'liaison/v1/invitation-checksum',
 } as const;
 
 export type DomainName = keyof typeof DOMAIN_NAMES;

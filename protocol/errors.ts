@@ -110,7 +110,10 @@ export const ERRORS = {
   LIAISON_ERR_KEYSTORE_PASSPHRASE: spec(401, 'wrong passphrase for the keystore'),
   LIAISON_ERR_KEYSTORE_CORRUPT: spec(500, 'the keystore file is damaged or not a Liaison keystore'),
   LIAISON_ERR_KEYSTORE_PERMISSIONS: spec(500, 'the keystore file is readable by other users'),
-  LIAISON_ERR_STORE_SCHEMA: spec(500, 'the database schema is newer than this software or a migration failed'),
+  LIAISON_ERR_STORE_SCHEMA: spec(
+    500,
+    'the database schema is newer than this software or a migration failed',
+  ),
   LIAISON_ERR_NOT_FOUND: spec(404, 'no such object'),
   LIAISON_ERR_CONFLICT: spec(409, 'the request conflicts with the current state'),
 
@@ -120,7 +123,7 @@ export const ERRORS = {
   LIAISON_ERR_INVITATION_USED: spec(410, 'the invitation was already used or revoked'),
   LIAISON_ERR_PEER_BLOCKED: spec(403, 'the peer is blocked'),
   LIAISON_ERR_PEER_UNKNOWN: spec(403, 'the peer is not paired with this node'),
-  LIAISON_ERR_LINK_HELLO_INVALID: spec(400, 'the peer\'s link hello does not match its keys'),
+  LIAISON_ERR_LINK_HELLO_INVALID: spec(400, "the peer's link hello does not match its keys"),
   LIAISON_ERR_LINK_FRAME_INVALID: spec(400, 'the peer sent a malformed or unexpected link frame'),
   LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT: spec(408, 'the link handshake did not complete in time'),
   LIAISON_ERR_LINK_RATE_LIMIT: spec(429, 'the peer exceeded its frame rate limit'),
@@ -129,7 +132,7 @@ export const ERRORS = {
 
   // --- local API ---
   LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
-  LIAISON_ERR_FORBIDDEN: spec(403, 'the token\'s role may not do this'),
+  LIAISON_ERR_FORBIDDEN: spec(403, "the token's role may not do this"),
   LIAISON_ERR_VALIDATION: spec(400, 'the request does not match its schema'),
   LIAISON_ERR_BODY_TOO_LARGE: spec(413, 'the request body exceeds the limit'),
 

@@ -15,3 +15,5 @@ export * from './payload.ts';
 export * from './receipt.ts';
 export * from './validity.ts';
 export * from './noise.ts';
+export * from './link.ts';
+export * from './invitation.ts';

@@ -340,6 +340,11 @@ export class HandshakeState {
     return this.#result !== null;
   }
 
+  /** The remote static key once known (pre-shared, or read from a message), else null. */
+  get remoteStatic(): Uint8Array | null {
+    return this.#rs === null ? null : Uint8Array.from(this.#rs);
+  }
+
   /** The transport states after the last handshake message. */
   get result(): TransportPair {
     if (this.#result === null) throw fail('LIAISON_ERR_NOISE_STATE', 'handshake not complete');

@@ -1,0 +1,247 @@
+/**
+ * An established link to one peer: a WebSocket carrying Noise transport messages
+ * (docs/protocol.md §12.4). Encrypts and decrypts frames in order, answers pings, keeps the link
+ * alive, rekeys on schedule, limits the peer's frame rate, and bounds what is queued for sending.
+ * A misbehaving peer is disconnected with a reason code; nothing it sends reaches the node first.
+ */
+import type WebSocket from 'ws';
+import {
+  closeCodeFor,
+  decodeFrame,
+  encodeFrame,
+  isLiaisonError,
+  LiaisonError,
+} from '../../protocol/index.ts';
+import type { CipherState, Frame, TransportPair } from '../../protocol/index.ts';
+import type { Clock } from '../clock.ts';
+import {
+  FRAME_BURST,
+  IDLE_TIMEOUT_MS,
+  KEEPALIVE_INTERVAL_MS,
+  MAX_FRAMES_PER_SECOND,
+  MAX_LINK_SEND_QUEUE_BYTES,
+  REKEY_INTERVAL_MESSAGES,
+} from '../constants.ts';
+
+const EMPTY = new Uint8Array(0);
+
+export interface LinkLimits {
+  readonly keepaliveIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxFramesPerSecond: number;
+  readonly frameBurst: number;
+  readonly maxSendQueueBytes: number;
+  readonly rekeyIntervalMessages: number;
+}
+
+export const DEFAULT_LINK_LIMITS: LinkLimits = {
+  keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
+  idleTimeoutMs: IDLE_TIMEOUT_MS,
+  maxFramesPerSecond: MAX_FRAMES_PER_SECOND,
+  frameBurst: FRAME_BURST,
+  maxSendQueueBytes: MAX_LINK_SEND_QUEUE_BYTES,
+  rekeyIntervalMessages: REKEY_INTERVAL_MESSAGES,
+};
+
+export interface PeerLinkHandlers {
+  /** A frame the link layer does not handle itself (DATA, KEY_RECORD). */
+  onFrame(link: PeerLink, frame: Frame): void;
+  /** The link is gone; `reason` is an error code or DUPLICATE_LINK / SHUTDOWN / UNPAIRED / PEER_CLOSED. */
+  onClose(link: PeerLink, reason: string): void;
+}
+
+/** Token bucket over an injected clock. */
+class RateLimiter {
+  #tokens: number;
+  #at: number;
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly clock: Clock,
+  ) {
+    this.#tokens = burst;
+    this.#at = clock.now();
+  }
+  take(): boolean {
+    const now = this.clock.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) * this.rate) / 1000);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+export class PeerLink {
+  readonly peerId: string;
+  readonly initiator: boolean;
+  readonly establishedAt: number;
+  readonly #ws: WebSocket;
+  readonly #send: CipherState;
+  readonly #receive: CipherState;
+  readonly #handlers: PeerLinkHandlers;
+  readonly #clock: Clock;
+  readonly #limits: LinkLimits;
+  readonly #rate: RateLimiter;
+  #lastHeard: number;
+  #lastSent: number;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+  #pingNonce = 0;
+  #started = false;
+  readonly #pending: Buffer[];
+
+  constructor(
+    ws: WebSocket,
+    transport: TransportPair,
+    o: {
+      peerId: string;
+      initiator: boolean;
+      clock: Clock;
+      handlers: PeerLinkHandlers;
+      limits?: LinkLimits;
+      /** Messages that arrived after the handshake, before this link existed. */
+      pending?: Buffer[];
+    },
+  ) {
+    this.#ws = ws;
+    this.#send = transport.send;
+    this.#receive = transport.receive;
+    this.peerId = o.peerId;
+    this.initiator = o.initiator;
+    this.#clock = o.clock;
+    this.#handlers = o.handlers;
+    this.#limits = o.limits ?? DEFAULT_LINK_LIMITS;
+    this.#rate = new RateLimiter(this.#limits.maxFramesPerSecond, this.#limits.frameBurst, o.clock);
+    this.establishedAt = o.clock.now();
+    this.#lastHeard = this.establishedAt;
+    this.#lastSent = this.establishedAt;
+    this.#pending = o.pending ?? [];
+    ws.removeAllListeners('message');
+    ws.on('message', (data, isBinary) => {
+      // Until start(), keep messages in order; afterwards handle them as they come.
+      if (!this.#started) this.#pending.push(data as Buffer);
+      else this.#onMessage(data as Buffer, isBinary);
+    });
+    ws.on('close', (code) =>
+      this.#finish(code === 1000 || code === 1001 ? 'PEER_CLOSED' : `PEER_CLOSED_${code}`),
+    );
+    ws.on('error', () => this.#finish('SOCKET_ERROR'));
+    // The tick is coarse (a quarter of the keepalive interval): liveness, not timing.
+    this.#timer = setInterval(
+      () => this.#tick(),
+      Math.max(50, Math.floor(this.#limits.keepaliveIntervalMs / 4)),
+    );
+    this.#timer.unref();
+  }
+
+  /** Begins delivering frames (after the owner has registered the link). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const data of this.#pending.splice(0)) this.#onMessage(data, true);
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
+  /** Bytes the socket has not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /**
+   * Encrypts and sends one frame. Returns false (and sends nothing) when the send queue is over
+   * its bound: the caller keeps the data (the outbox is durable) and retries on 'drain'.
+   * @throws LIAISON_ERR_LINK_CLOSED
+   */
+  send(frame: Frame): boolean {
+    if (this.#closed) throw new LiaisonError('LIAISON_ERR_LINK_CLOSED');
+    if (this.#ws.bufferedAmount > this.#limits.maxSendQueueBytes) return false;
+    this.#sendRaw(frame);
+    return true;
+  }
+
+  #sendRaw(frame: Frame): void {
+    if (this.#send.nonce > 0 && this.#send.nonce % this.#limits.rekeyIntervalMessages === 0)
+      this.#send.rekey();
+    this.#ws.send(this.#send.encryptWithAd(EMPTY, encodeFrame(frame)));
+    this.#lastSent = this.#clock.now();
+  }
+
+  /** Closes with a reason: a CLOSE frame when the link is healthy, then the WebSocket close code. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    try {
+      if (this.#ws.readyState === this.#ws.OPEN)
+        this.#sendRaw({ type: 'CLOSE', code: reason.slice(0, 64) });
+    } catch {
+      // Best effort: the peer learns the reason from the close code anyway.
+    }
+    this.#ws.close(closeCodeFor(reason), reason.slice(0, 100));
+    this.#finish(reason);
+  }
+
+  #finish(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#send.destroy();
+    this.#receive.destroy();
+    // A socket that does not close politely is cut after a grace period.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+    this.#handlers.onClose(this, reason);
+  }
+
+  #tick(): void {
+    const now = this.#clock.now();
+    if (now - this.#lastHeard > this.#limits.idleTimeoutMs) {
+      this.close('LINK_IDLE_TIMEOUT');
+      return;
+    }
+    if (now - this.#lastSent >= this.#limits.keepaliveIntervalMs) {
+      try {
+        this.#sendRaw({ type: 'PING', nonce: ++this.#pingNonce });
+      } catch {
+        this.close('SOCKET_ERROR');
+      }
+    }
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (!isBinary) return this.close('LIAISON_ERR_LINK_FRAME_INVALID');
+    if (!this.#rate.take()) return this.close('LIAISON_ERR_LINK_RATE_LIMIT');
+    let frame: Frame;
+    try {
+      if (this.#receive.nonce > 0 && this.#receive.nonce % this.#limits.rekeyIntervalMessages === 0)
+        this.#receive.rekey();
+      frame = decodeFrame(
+        this.#receive.decryptWithAd(
+          EMPTY,
+          new Uint8Array(data.buffer, data.byteOffset, data.length),
+        ),
+      );
+    } catch (err) {
+      return this.close(isLiaisonError(err) ? err.code : 'LIAISON_ERR_LINK_FRAME_INVALID');
+    }
+    this.#lastHeard = this.#clock.now();
+    switch (frame.type) {
+      case 'PING':
+        this.#sendRaw({ type: 'PONG', nonce: frame.nonce });
+        return;
+      case 'PONG':
+        return;
+      case 'CLOSE':
+        this.#ws.close(closeCodeFor(frame.code));
+        this.#finish(`PEER:${frame.code}`);
+        return;
+      case 'READY':
+        // READY is the initiator's first frame and is consumed by the handshake; another is a fault.
+        return this.close('LIAISON_ERR_LINK_FRAME_INVALID');
+      default:
+        this.#handlers.onFrame(this, frame);
+    }
+  }
+}
