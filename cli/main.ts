@@ -7,12 +7,27 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initCrypto, isLiaisonError } from '../protocol/index.ts';
+import { API_VERBS, apiVerb } from './api-verbs.ts';
 import { runDemo } from './demo.ts';
 import { inspect } from './inspect.ts';
+import { init, start } from './node-verbs.ts';
 
 const USAGE = `liaison: secure federated messaging for judicial and law-enforcement cooperation
 
 Usage:
+  liaison init [--data-dir D] [--name N] [--public-address ws://HOST:PORT] [--peer-port P]
+               [--api-port P] [--passphrase-file F]
+                               create a node: keys (encrypted with the passphrase from
+                               LIAISON_PASSPHRASE, the file, or a prompt), config, database, API token
+  liaison start [--data-dir D] [--peer-port P] [--peer-host H] [--public-address URL]
+               [--api-port P] [--log-level L] [--passphrase-file F]
+                               run the node until SIGINT or SIGTERM
+  liaison info                 this node's ID, fingerprint and address (running node)
+  liaison invite [create [--label L] [--ttl SECONDS] | list | revoke ID]
+                               one-time invitations for another authority to pair with this node
+  liaison accept INVITATION    pair with the node that issued INVITATION
+  liaison peers [list | unpair NODE | block NODE | unblock NODE]
+  liaison keys rotate          new static key, certified and announced to connected peers
   liaison demo                 walk through the protocol: three authorities exchange a signed,
                                end-to-end encrypted preservation request, receipts, and attacks
   liaison inspect [FILE]       decode an envelope, receipt, key record or key rotation (hex or
@@ -59,12 +74,32 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${JSON.stringify(inspect(new Uint8Array(input)), null, 2)}\n`);
       return;
     }
+    case 'init':
+      await initCrypto();
+      await init(rest, (line) => process.stdout.write(`${line}\n`));
+      return;
+    case 'start':
+      await start(rest);
+      return;
     default:
+      if ((API_VERBS as readonly string[]).includes(verb)) {
+        await apiVerb(verb as (typeof API_VERBS)[number], rest, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
+        return;
+      }
       usage(`unknown verb '${verb}'`);
   }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (
+    err instanceof TypeError &&
+    'code' in err &&
+    String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+  ) {
+    usage(err.message);
+  }
   if (isLiaisonError(err)) {
     process.stderr.write(`liaison: ${err.code}: ${err.message}\n`);
     process.exit(1);

@@ -167,6 +167,10 @@ export class Pairing implements PeerDirectory {
     this.store.addPeerDhKey(nodeId, record.serial, record.dhKey.bytes, record.bytes);
   }
 
+  peerAddress(nodeId: string, address: string): void {
+    this.store.setPeerAddress(nodeId, address);
+  }
+
   touch(nodeId: string, now: number): void {
     if (this.store.getPeer(nodeId) !== null) this.store.touchPeer(nodeId, now);
   }

@@ -134,6 +134,7 @@ export const ERRORS = {
   LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
   LIAISON_ERR_FORBIDDEN: spec(403, "the token's role may not do this"),
   LIAISON_ERR_VALIDATION: spec(400, 'the request does not match its schema'),
+  LIAISON_ERR_INTERNAL: spec(500, 'internal error; the node log has the details'),
   LIAISON_ERR_BODY_TOO_LARGE: spec(413, 'the request body exceeds the limit'),
 
   // --- caller mistakes (programming errors or bad API input mapped by the caller) ---

@@ -56,6 +56,8 @@ export interface PeerDirectory {
   pairedWithInviter(invitation: Invitation, hello: Hello, now: number): void;
   /** A newer key record from a pinned peer (rotation announced in a hello or KEY_RECORD frame). */
   peerKeyRecord(nodeId: string, record: KeyRecord): void;
+  /** The dial-back address a pinned peer announced in its authenticated hello. */
+  peerAddress(nodeId: string, address: string): void;
   touch(nodeId: string, now: number): void;
 }
 
@@ -321,6 +323,10 @@ export class LinkManager {
       throw new LiaisonError('LIAISON_ERR_LINK_HELLO_INVALID', 'two key records with one serial');
     }
     if (rec.serial > peer.keyRecordSerial) this.#o.directory.peerKeyRecord(peer.nodeId, rec);
+    // A peer that moved (a new port after a restart) says so in its hello; the hello is
+    // authenticated by the handshake, so the new address replaces the stored one.
+    if (hello.address !== null && hello.address !== peer.address)
+      this.#o.directory.peerAddress(peer.nodeId, hello.address);
   }
 
   #scheduleDial(peerId: string, delayMs: number): void {

@@ -1,0 +1,176 @@
+/**
+ * Verbs that talk to a running node through its local API: node info, invitations, peers, keys.
+ * They locate the node from its data directory (config.json for the API port, api-token for the
+ * token) and print what the API answered; errors keep their codes.
+ */
+import { parseArgs } from 'node:util';
+import { LiaisonError } from '../protocol/index.ts';
+import type { ErrorCode } from '../protocol/index.ts';
+import { loadConfig } from '../node/config.ts';
+import type { ConfigInput } from '../node/config.ts';
+import { readApiToken, readRuntime } from '../node/node.ts';
+import { NODE_FLAGS } from './node-verbs.ts';
+
+type Json = Record<string, unknown>;
+
+interface Target {
+  readonly base: string;
+  readonly token: string;
+}
+
+function target(values: { 'data-dir'?: string; 'api-port'?: string; 'api-host'?: string }): Target {
+  const flags: ConfigInput = {};
+  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
+  if (values['api-port'] !== undefined) flags.apiPort = values['api-port'];
+  if (values['api-host'] !== undefined) flags.apiHost = values['api-host'];
+  const config = loadConfig(flags);
+  // An explicit --api-port wins; else the port the running node bound (it may be ephemeral).
+  const runtime = values['api-port'] === undefined ? readRuntime(config.dataDir) : null;
+  const apiHost = runtime?.apiHost ?? config.api.host;
+  const host = apiHost.includes(':') ? `[${apiHost}]` : apiHost;
+  return {
+    base: `http://${host}:${runtime?.apiPort ?? config.api.port}`,
+    token: readApiToken(config.dataDir),
+  };
+}
+
+async function call(t: Target, method: string, path: string, body?: Json): Promise<Json> {
+  let res: Response;
+  try {
+    res = await fetch(t.base + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${t.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (err) {
+    throw new LiaisonError(
+      'LIAISON_ERR_LINK_CLOSED',
+      `cannot reach the node's API at ${t.base}: is it running? (${(err as Error).message})`,
+    );
+  }
+  const json = (await res.json().catch(() => ({}))) as Json;
+  if (!res.ok) {
+    const e = (json.error ?? {}) as { code?: string; message?: string };
+    throw new LiaisonError(
+      (e.code ?? 'LIAISON_ERR_INTERNAL') as ErrorCode,
+      e.message ?? `HTTP ${res.status}`,
+    );
+  }
+  return json;
+}
+
+export const API_VERBS = ['info', 'invite', 'accept', 'peers', 'keys'] as const;
+
+export async function apiVerb(
+  verb: (typeof API_VERBS)[number],
+  args: string[],
+  say: (s: string) => void,
+): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...NODE_FLAGS,
+      json: { type: 'boolean', default: false },
+      label: { type: 'string' },
+      ttl: { type: 'string' },
+    },
+  });
+  const t = target(values);
+  const out = (j: Json, human: () => void) =>
+    values.json ? say(JSON.stringify(j, null, 2)) : human();
+  const [sub, arg] = positionals;
+  switch (verb) {
+    case 'info': {
+      const j = await call(t, 'GET', '/v1/node');
+      return out(j, () => {
+        say(`${j.name as string}`);
+        say(`  node ID      ${j.nodeId as string}`);
+        say(`  fingerprint  ${j.fingerprint as string}`);
+        say(`  address      ${(j.publicAddress as string | null) ?? '(none: dials out only)'}`);
+      });
+    }
+    case 'invite': {
+      if (sub === undefined || sub === 'create') {
+        const body: Json = {};
+        if (values.label !== undefined) body.label = values.label;
+        if (values.ttl !== undefined) body.ttlSeconds = Number(values.ttl);
+        const j = await call(t, 'POST', '/v1/invitations', body);
+        return out(j, () => {
+          say(`Invitation ${j.id as string}, valid until ${j.expiresAt as string}, usable once:`);
+          say(j.invitation as string);
+        });
+      }
+      if (sub === 'list') {
+        const j = await call(t, 'GET', '/v1/invitations');
+        return out(j, () => {
+          for (const i of j.invitations as Json[]) {
+            const state =
+              i.usedAt !== null
+                ? `used by ${i.usedBy as string}`
+                : i.revokedAt !== null
+                  ? 'revoked'
+                  : `valid until ${i.expiresAt as string}`;
+            say(`${i.id as string}  ${i.label as string}  ${state}`);
+          }
+        });
+      }
+      if (sub === 'revoke' && arg !== undefined)
+        return out(await call(t, 'DELETE', `/v1/invitations/${arg}`), () => say(`Revoked ${arg}`));
+      throw new LiaisonError(
+        'LIAISON_ERR_ARGUMENT',
+        'usage: liaison invite [create|list|revoke ID]',
+      );
+    }
+    case 'accept': {
+      if (sub === undefined)
+        throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'usage: liaison accept INVITATION');
+      const j = await call(t, 'POST', '/v1/invitations/accept', { invitation: sub });
+      return out(j, () =>
+        say(
+          `Paired with ${j.nodeId as string}. Compare fingerprints with its operator: liaison peers`,
+        ),
+      );
+    }
+    case 'peers': {
+      if (sub === undefined || sub === 'list') {
+        const j = await call(t, 'GET', '/v1/peers');
+        return out(j, () => {
+          for (const p of j.peers as Json[]) {
+            say(
+              `${p.name as string}  ${p.nodeId as string}  ${p.status as string}, link ${p.link as string}, last seen ${(p.lastSeen as string | null) ?? 'never'}`,
+            );
+            say(
+              `    fingerprint ${p.fingerprint as string}  address ${(p.address as string | null) ?? '(dials us)'}`,
+            );
+          }
+        });
+      }
+      if (arg === undefined)
+        throw new LiaisonError(
+          'LIAISON_ERR_ARGUMENT',
+          'usage: liaison peers [list|unpair NODE|block NODE|unblock NODE]',
+        );
+      if (sub === 'unpair')
+        return out(await call(t, 'DELETE', `/v1/peers/${arg}`), () => say(`Unpaired ${arg}`));
+      if (sub === 'block' || sub === 'unblock')
+        return out(await call(t, 'POST', `/v1/peers/${arg}/${sub}`), () =>
+          say(`${sub === 'block' ? 'Blocked' : 'Unblocked'} ${arg}`),
+        );
+      throw new LiaisonError('LIAISON_ERR_ARGUMENT', `unknown peers action '${sub}'`);
+    }
+    case 'keys': {
+      if (sub !== 'rotate')
+        throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'usage: liaison keys rotate');
+      const j = await call(t, 'POST', '/v1/keys/rotate');
+      return out(j, () =>
+        say(
+          `Static key rotated; key record serial ${j.keyRecordSerial as number}, announced to connected peers`,
+        ),
+      );
+    }
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The composition root: the one place where the node's services are created and wired together
+ * (keystore, store, pairing, links, API). Everything else receives its dependencies.
+ */
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import {
+  ARGON2ID_MODERATE,
+  ARGON2ID_TEST,
+  fingerprint,
+  initCrypto,
+  LiaisonError,
+  nodeIdToText,
+  randomBytes,
+  toBase32,
+  toHex,
+} from '../protocol/index.ts';
+import type { LocalIdentity } from '../protocol/index.ts';
+import { buildApi, hashToken, API_TOKEN_PREFIX, tokenHashFromHex } from './api.ts';
+import type { Clock } from './clock.ts';
+import { CONFIG_FILE } from './config.ts';
+import type { NodeConfig } from './config.ts';
+import { createKeystore, openKeystore, rotateStaticKey } from './keystore.ts';
+import { LinkManager } from './link/link-manager.ts';
+import type { LinkSelf } from './link/handshake.ts';
+import type { Logger } from './log.ts';
+import { Pairing } from './pairing.ts';
+import { Store } from './store.ts';
+
+export const DATABASE_FILE = 'liaison.db';
+export const API_TOKEN_FILE = 'api-token';
+/** Written while the node runs: pid and bound ports, so local tools find an ephemeral API port. */
+export const RUNTIME_FILE = 'node.json';
+const TOKEN_HASH_META = 'api_token_hash';
+
+export interface InitOptions {
+  readonly dataDir: string;
+  readonly passphrase: string;
+  readonly name: string;
+  readonly publicAddress: string | null;
+  readonly peerPort: number | null;
+  readonly apiPort: number | null;
+  /** 'test' uses the cheapest Argon2id parameters: for test suites and demos only. */
+  readonly kdf: 'moderate' | 'test';
+  readonly clock: Clock;
+}
+
+export interface InitResult {
+  readonly nodeId: string;
+  readonly fingerprint: string;
+  readonly tokenFile: string;
+}
+
+/**
+ * Creates a node: keystore (refuses to overwrite one), config.json, database, and an admin API
+ * token written to `api-token` (mode 0600) and stored hashed.
+ */
+export async function initNode(o: InitOptions): Promise<InitResult> {
+  await initCrypto();
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  const identity = await createKeystore(o.dataDir, o.passphrase, o.clock.now(), {
+    params: o.kdf === 'test' ? ARGON2ID_TEST : ARGON2ID_MODERATE,
+  });
+  const config: Record<string, unknown> = { name: o.name };
+  if (o.publicAddress !== null) config.publicAddress = o.publicAddress;
+  if (o.peerPort !== null) config.peerPort = o.peerPort;
+  if (o.apiPort !== null) config.apiPort = o.apiPort;
+  await writeFile(join(o.dataDir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, {
+    mode: 0o600,
+    flag: 'wx',
+  });
+  const token = API_TOKEN_PREFIX + toBase32(randomBytes(32));
+  const store = Store.open(join(o.dataDir, DATABASE_FILE), o.clock);
+  try {
+    store.setMeta(TOKEN_HASH_META, toHex(hashToken(token)));
+  } finally {
+    store.close();
+  }
+  const tokenFile = join(o.dataDir, API_TOKEN_FILE);
+  const fh = await open(tokenFile, 'wx', 0o600);
+  try {
+    await fh.writeFile(`${token}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return {
+    nodeId: nodeIdToText(identity.nodeId),
+    fingerprint: fingerprint(identity.signingKey.publicKey),
+    tokenFile,
+  };
+}
+
+/** The running node's bound API address, if it is running and wrote one. */
+export function readRuntime(dataDir: string): { apiHost: string; apiPort: number } | null {
+  try {
+    const j = JSON.parse(readFileSync(join(dataDir, RUNTIME_FILE), 'utf8')) as {
+      apiHost?: unknown;
+      apiPort?: unknown;
+    };
+    return typeof j.apiHost === 'string' && typeof j.apiPort === 'number'
+      ? { apiHost: j.apiHost, apiPort: j.apiPort }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads the admin token a local CLI uses. */
+export function readApiToken(dataDir: string): string {
+  try {
+    return readFileSync(join(dataDir, API_TOKEN_FILE), 'utf8').trim();
+  } catch {
+    throw new LiaisonError('LIAISON_ERR_UNAUTHORIZED', `no ${API_TOKEN_FILE} in ${dataDir}`);
+  }
+}
+
+export interface RunningNode {
+  readonly nodeId: string;
+  readonly peerPort: number;
+  readonly apiPort: number;
+  readonly links: LinkManager;
+  readonly pairing: Pairing;
+  stop(): Promise<void>;
+}
+
+export interface StartDeps {
+  readonly config: NodeConfig;
+  readonly passphrase: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export async function startNode(d: StartDeps): Promise<RunningNode> {
+  await initCrypto();
+  const { config, clock, log } = d;
+  const keystoreMode = (await stat(join(config.dataDir, 'keystore.json')).catch(() => null))?.mode;
+  if (keystoreMode === undefined)
+    throw new LiaisonError('LIAISON_ERR_KEYSTORE_MISSING', config.dataDir);
+  let identity: LocalIdentity = await openKeystore(config.dataDir, d.passphrase);
+  const store = Store.open(join(config.dataDir, DATABASE_FILE), clock);
+  const tokenHex = store.getMeta(TOKEN_HASH_META);
+  if (tokenHex === null) {
+    store.close();
+    throw new LiaisonError(
+      'LIAISON_ERR_STORE_SCHEMA',
+      'no API token hash: was this data directory made by liaison init?',
+    );
+  }
+  let address = config.peer.publicAddress;
+  const self = (): LinkSelf => ({ identity, rotations: [], name: config.name, address });
+  const pairing = new Pairing(store, clock, self);
+  const tls =
+    config.peer.tlsCert === null || config.peer.tlsKey === null
+      ? undefined
+      : { cert: readFileSync(config.peer.tlsCert), key: readFileSync(config.peer.tlsKey) };
+  const links = new LinkManager({
+    self,
+    directory: pairing,
+    clock,
+    log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
+    listen: {
+      host: config.peer.host,
+      port: config.peer.port,
+      ...(tls === undefined ? {} : { tls }),
+    },
+    ...(config.peer.tlsCa === null ? {} : { dialTls: { ca: readFileSync(config.peer.tlsCa) } }),
+  });
+  let peerPort = 0;
+  try {
+    peerPort = await links.start();
+  } catch (err) {
+    store.close();
+    throw new LiaisonError(
+      'LIAISON_ERR_CONFIG_INVALID',
+      `cannot listen on the peer port: ${(err as Error).message}`,
+      { field: 'peerPort' },
+    );
+  }
+  // Without a configured public address, a node bound to a specific interface can say where it is.
+  if (address === null && config.peer.host !== '0.0.0.0' && config.peer.host !== '::') {
+    address = `${tls === undefined ? 'ws' : 'wss'}://${config.peer.host.includes(':') ? `[${config.peer.host}]` : config.peer.host}:${peerPort}`;
+  }
+  const api = buildApi({
+    self,
+    pairing,
+    links,
+    tokenHash: tokenHashFromHex(tokenHex),
+    peerPort: () => peerPort,
+    log,
+    rotateStaticKey: async () => {
+      identity = await rotateStaticKey(config.dataDir, d.passphrase, clock.now());
+      links.announceKeyRecord(identity.keyRecord);
+      log.info({ serial: identity.keyRecord.serial }, 'static key rotated and announced');
+    },
+  });
+  try {
+    await api.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    await links.stop();
+    store.close();
+    throw new LiaisonError(
+      'LIAISON_ERR_CONFIG_INVALID',
+      `cannot listen on the API port: ${(err as Error).message}`,
+      { field: 'apiPort' },
+    );
+  }
+  const apiPort = (api.server.address() as AddressInfo).port;
+  const nodeId = nodeIdToText(identity.nodeId);
+  const runtimeFile = join(config.dataDir, RUNTIME_FILE);
+  await writeFile(
+    runtimeFile,
+    `${JSON.stringify({ pid: process.pid, apiHost: config.api.host, apiPort, peerPort })}\n`,
+    { mode: 0o600 },
+  );
+  log.info(
+    {
+      event: 'ready',
+      nodeId,
+      peerPort,
+      apiPort,
+      publicAddress: address,
+      fingerprint: fingerprint(identity.signingKey.publicKey),
+    },
+    'node ready',
+  );
+  let stopped = false;
+  return {
+    nodeId,
+    peerPort,
+    apiPort,
+    links,
+    pairing,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await api.close();
+      await links.stop();
+      store.close();
+      await rm(runtimeFile, { force: true });
+      log.info({ event: 'stopped', nodeId }, 'node stopped');
+    },
+  };
+}
