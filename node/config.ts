@@ -12,6 +12,12 @@ import {
   DEFAULT_API_PORT,
   DEFAULT_PEER_HOST,
   DEFAULT_PEER_PORT,
+  HANDSHAKE_TIMEOUT_MS,
+  IDLE_TIMEOUT_MS,
+  KEEPALIVE_INTERVAL_MS,
+  MAX_FRAMES_PER_SECOND,
+  MAX_PENDING_HANDSHAKES,
+  RECONNECT_MAX_MS,
 } from './constants.ts';
 
 export const CONFIG_FILE = 'config.json';
@@ -35,6 +41,17 @@ export interface NodeConfig {
   };
   readonly api: { readonly host: string; readonly port: number };
   readonly logLevel: LogLevel;
+  readonly links: LinkSettings;
+}
+
+/** Link limits an operator may tune (docs/operations.md); defaults in constants.ts. */
+export interface LinkSettings {
+  readonly handshakeTimeoutMs: number;
+  readonly maxPendingHandshakes: number;
+  readonly maxFramesPerSecond: number;
+  readonly keepaliveIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly reconnectMaxMs: number;
 }
 
 /** Everything a source may set, all optional, keyed as in config.json. */
@@ -50,6 +67,12 @@ export interface ConfigInput {
   apiHost?: unknown;
   apiPort?: unknown;
   logLevel?: unknown;
+  handshakeTimeoutMs?: unknown;
+  maxPendingHandshakes?: unknown;
+  maxFramesPerSecond?: unknown;
+  keepaliveIntervalMs?: unknown;
+  idleTimeoutMs?: unknown;
+  reconnectMaxMs?: unknown;
 }
 
 const KEYS = [
@@ -64,6 +87,12 @@ const KEYS = [
   'apiHost',
   'apiPort',
   'logLevel',
+  'handshakeTimeoutMs',
+  'maxPendingHandshakes',
+  'maxFramesPerSecond',
+  'keepaliveIntervalMs',
+  'idleTimeoutMs',
+  'reconnectMaxMs',
 ] as const;
 
 /** Environment variable for each key: LIAISON_ + upper snake case. */
@@ -88,6 +117,14 @@ function port(v: unknown, field: string): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65_535)
     throw bad(field, 'must be a port number 0-65535 (0: any free port)');
+  return n;
+}
+
+function int(v: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+    throw bad(field, `must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -159,6 +196,38 @@ export function resolveConfig(sources: readonly ConfigInput[]): NodeConfig {
       port: port(m.apiPort ?? DEFAULT_API_PORT, 'apiPort'),
     },
     logLevel: logLevel as LogLevel,
+    links: {
+      handshakeTimeoutMs: int(
+        m.handshakeTimeoutMs,
+        'handshakeTimeoutMs',
+        100,
+        120_000,
+        HANDSHAKE_TIMEOUT_MS,
+      ),
+      maxPendingHandshakes: int(
+        m.maxPendingHandshakes,
+        'maxPendingHandshakes',
+        1,
+        10_000,
+        MAX_PENDING_HANDSHAKES,
+      ),
+      maxFramesPerSecond: int(
+        m.maxFramesPerSecond,
+        'maxFramesPerSecond',
+        1,
+        1_000_000,
+        MAX_FRAMES_PER_SECOND,
+      ),
+      keepaliveIntervalMs: int(
+        m.keepaliveIntervalMs,
+        'keepaliveIntervalMs',
+        100,
+        600_000,
+        KEEPALIVE_INTERVAL_MS,
+      ),
+      idleTimeoutMs: int(m.idleTimeoutMs, 'idleTimeoutMs', 300, 3_600_000, IDLE_TIMEOUT_MS),
+      reconnectMaxMs: int(m.reconnectMaxMs, 'reconnectMaxMs', 100, 3_600_000, RECONNECT_MAX_MS),
+    },
   };
 }
 

@@ -24,6 +24,8 @@ import { CONFIG_FILE } from './config.ts';
 import type { NodeConfig } from './config.ts';
 import { createKeystore, openKeystore, rotateStaticKey } from './keystore.ts';
 import { LinkManager } from './link/link-manager.ts';
+import { DEFAULT_LINK_LIMITS } from './link/peer-link.ts';
+import { RECONNECT_BASE_MS, RECONNECT_RESET_AFTER_MS } from './constants.ts';
 import type { LinkSelf } from './link/handshake.ts';
 import type { Logger } from './log.ts';
 import { Pairing } from './pairing.ts';
@@ -165,6 +167,20 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
       host: config.peer.host,
       port: config.peer.port,
       ...(tls === undefined ? {} : { tls }),
+    },
+    handshakeTimeoutMs: config.links.handshakeTimeoutMs,
+    maxPendingHandshakes: config.links.maxPendingHandshakes,
+    limits: {
+      ...DEFAULT_LINK_LIMITS,
+      maxFramesPerSecond: config.links.maxFramesPerSecond,
+      frameBurst: config.links.maxFramesPerSecond * 2,
+      keepaliveIntervalMs: config.links.keepaliveIntervalMs,
+      idleTimeoutMs: config.links.idleTimeoutMs,
+    },
+    reconnect: {
+      baseMs: RECONNECT_BASE_MS,
+      maxMs: config.links.reconnectMaxMs,
+      resetAfterMs: RECONNECT_RESET_AFTER_MS,
     },
     ...(config.peer.tlsCa === null ? {} : { dialTls: { ca: readFileSync(config.peer.tlsCa) } }),
   });
