@@ -1,0 +1,232 @@
+/**
+ * Hostile peers against a real node process: each attack is refused or disconnected with its
+ * close code and a logged reason, and all the while the node keeps its link to a good peer and
+ * keeps answering its API.
+ */
+import t from 'tap';
+import WebSocket from 'ws';
+import {
+  createLocalIdentity,
+  decodeInvitation,
+  encodeFirstMessage,
+  encodeFrame,
+  fromHex,
+  HandshakeState,
+  initCrypto,
+  LINK_PATH,
+  LINK_PROLOGUE,
+  LINK_SUBPROTOCOL,
+  randomBytes,
+} from '../../protocol/index.ts';
+import type { LocalIdentity } from '../../protocol/index.ts';
+import { dial, helloOf } from '../../node/link/handshake.ts';
+import type { Established, LinkSelf } from '../../node/link/handshake.ts';
+import { Cluster } from '../harness/cluster.ts';
+import type { TestNode } from '../harness/cluster.ts';
+
+await initCrypto();
+
+const LIMITS = {
+  LIAISON_HANDSHAKE_TIMEOUT_MS: '800',
+  LIAISON_MAX_PENDING_HANDSHAKES: '8',
+  LIAISON_MAX_FRAMES_PER_SECOND: '100',
+};
+
+function url(node: TestNode): string {
+  return `ws://127.0.0.1:${node.peerPort}${LINK_PATH}`;
+}
+
+/** Opens a raw WebSocket with the Liaison subprotocol. */
+function open(node: TestNode): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url(node), LINK_SUBPROTOCOL);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Resolves with the close code the node sent. */
+function closed(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+}
+
+function attacker(): LocalIdentity {
+  return createLocalIdentity(randomBytes(32), randomBytes(32), Date.now());
+}
+
+function selfOf(id: LocalIdentity): LinkSelf {
+  return { identity: id, rotations: [], name: 'attacker', address: null };
+}
+
+/** A valid IK first message from `id` to `target` (whose static key is `rs`). */
+function ikFirstMessage(id: LocalIdentity, rs: Uint8Array): Uint8Array {
+  const hs = new HandshakeState({
+    pattern: 'IK',
+    initiator: true,
+    prologue: LINK_PROLOGUE,
+    s: id.dhKey,
+    rs,
+  });
+  return encodeFirstMessage({
+    mode: 'paired',
+    invitationId: null,
+    noise: hs.writeMessage(helloOf(selfOf(id))),
+  });
+}
+
+t.test('hostile peers', async (t) => {
+  const c = await Cluster.create(t, 0);
+  const target = await c.add('target', { env: LIMITS });
+  const good = await c.add('good');
+  await c.pair(target, good);
+  await c.waitFor(
+    async () => (await target.linkUp(good)) && (await good.linkUp(target)),
+    'good link up',
+  );
+  const info = (await target.api('GET', '/v1/node')).body;
+  const targetStatic = fromHex(info.dhKey as string);
+  const refusedWith = (code: string) =>
+    c.waitFor(
+      () => target.logged('inbound handshake refused').some((l) => l.code === code),
+      `a logged refusal ${code}`,
+    );
+
+  await t.test('connects and never completes the handshake', async (t) => {
+    const ws = await open(target);
+    t.equal(await closed(ws), 4008, 'closed for handshake timeout');
+    await refusedWith('LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT');
+  });
+
+  await t.test('garbage instead of a handshake', async (t) => {
+    const ws = await open(target);
+    ws.send(randomBytes(200).map((b, i) => (i === 0 ? 0x7e : b)));
+    t.equal(await closed(ws), 4400, 'unknown mode');
+    const ws2 = await open(target);
+    ws2.send('hello, is this the 24/7 desk?');
+    t.equal(await closed(ws2), 4400, 'a text message');
+    await refusedWith('LIAISON_ERR_LINK_FRAME_INVALID');
+  });
+
+  await t.test('a handshake to a wrong static key', async (t) => {
+    const ws = await open(target);
+    ws.send(ikFirstMessage(attacker(), randomBytes(32)));
+    t.equal(await closed(ws), 4007);
+    await refusedWith('LIAISON_ERR_NOISE_DECRYPT');
+  });
+
+  await t.test('a valid handshake from an unknown node', async (t) => {
+    const ws = await open(target);
+    ws.send(ikFirstMessage(attacker(), targetStatic));
+    t.equal(await closed(ws), 4002);
+    await refusedWith('LIAISON_ERR_PEER_UNKNOWN');
+  });
+
+  // A node that really pairs with the target, so the later attacks come from inside.
+  const mallory = attacker();
+  const inv = (await target.api('POST', '/v1/invitations', { label: 'mallory' })).body
+    .invitation as string;
+  const invitation = decodeInvitation(inv, Date.now());
+  const pairWith = (): Promise<Established> =>
+    dial({
+      url: `ws://127.0.0.1:${target.peerPort}`,
+      mode: 'invitation',
+      remoteStatic: invitation.inviter.keyRecord.dhKey.bytes,
+      psk: invitation.secret,
+      invitationId: invitation.id,
+      self: selfOf(mallory),
+      now: () => Date.now(),
+      timeoutMs: 5000,
+      verify: () => undefined,
+    });
+  const first = await pairWith();
+  first.ws.close();
+
+  await t.test('a reused invitation', async (t) => {
+    await t.rejects(pairWith(), { code: 'LIAISON_ERR_LINK_CLOSED' });
+    await refusedWith('LIAISON_ERR_INVITATION_USED');
+  });
+
+  await t.test('a replayed first handshake message never yields a link', async (t) => {
+    const msg1 = ikFirstMessage(mallory, targetStatic);
+    const linksBefore = target.logged('link up').length;
+    for (let i = 0; i < 2; i++) {
+      const ws = await open(target);
+      ws.send(msg1);
+      // The target answers message 2, but without READY (which needs the ephemeral secret the
+      // replayer does not have) it never commits anything and times out.
+      t.equal(await closed(ws), 4008, `replay ${i + 1} times out`);
+    }
+    t.equal(target.logged('link up').length, linksBefore, 'no link came up');
+  });
+
+  const established = (): Promise<Established> =>
+    dial({
+      url: `ws://127.0.0.1:${target.peerPort}`,
+      mode: 'paired',
+      remoteStatic: targetStatic,
+      self: selfOf(mallory),
+      now: () => Date.now(),
+      timeoutMs: 5000,
+      verify: () => undefined,
+    });
+
+  await t.test('garbage frames on an established link', async (t) => {
+    const e = await established();
+    e.ws.send(randomBytes(100));
+    t.equal(await closed(e.ws), 4007, 'does not authenticate');
+  });
+
+  await t.test('an oversized frame', async (t) => {
+    const e = await established();
+    e.ws.send(new Uint8Array(70_000));
+    t.equal(await closed(e.ws), 1009, 'message too big');
+  });
+
+  await t.test('a flood above the frame rate limit', async (t) => {
+    const e = await established();
+    const done = closed(e.ws);
+    for (let i = 0; i < 1000 && e.ws.readyState === WebSocket.OPEN; i++) {
+      e.ws.send(
+        e.transport.send.encryptWithAd(new Uint8Array(0), encodeFrame({ type: 'PING', nonce: i })),
+      );
+    }
+    t.equal(await done, 4029);
+    await c.waitFor(
+      () => target.logged('link down').some((l) => l.reason === 'LIAISON_ERR_LINK_RATE_LIMIT'),
+      'logged rate limit',
+    );
+  });
+
+  await t.test('many half-open connections', async (t) => {
+    const sockets: WebSocket[] = [];
+    let refused = 0;
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<void>((resolve) => {
+            const ws = new WebSocket(url(target), LINK_SUBPROTOCOL);
+            sockets.push(ws);
+            ws.once('open', () => resolve());
+            ws.once('unexpected-response', (_req, res) => {
+              if (res.statusCode === 503) refused += 1;
+              resolve();
+            });
+            ws.once('error', () => resolve());
+          }),
+      ),
+    );
+    t.ok(refused >= 12, `at most 8 pending handshakes: ${refused} of 20 refused at the upgrade`);
+    await Promise.all(sockets.filter((s) => s.readyState === WebSocket.OPEN).map((s) => closed(s)));
+  });
+
+  await t.test('through all of it, the good peer kept its link and the API answered', async (t) => {
+    t.ok(await target.linkUp(good), 'target still linked to the good peer');
+    t.ok(await good.linkUp(target), 'and the good peer to the target');
+    t.equal((await target.api('GET', '/v1/node')).status, 200);
+    t.notOk(
+      target.logs.some((l) => l.peer === good.nodeId && l.msg === 'link down'),
+      'the good link never went down',
+    );
+  });
+});
