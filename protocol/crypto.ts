@@ -89,6 +89,32 @@ interface SodiumModule {
     npub: number,
     k: number,
   ): number;
+  _crypto_aead_chacha20poly1305_ietf_encrypt(
+    c: number,
+    cLenP: number,
+    m: number,
+    mLenLo: number,
+    mLenHi: number,
+    ad: number,
+    adLenLo: number,
+    adLenHi: number,
+    nsec: number,
+    npub: number,
+    k: number,
+  ): number;
+  _crypto_aead_chacha20poly1305_ietf_decrypt(
+    m: number,
+    mLenP: number,
+    nsec: number,
+    c: number,
+    cLenLo: number,
+    cLenHi: number,
+    ad: number,
+    adLenLo: number,
+    adLenHi: number,
+    npub: number,
+    k: number,
+  ): number;
 }
 
 class DirectSodium {
@@ -107,6 +133,8 @@ class DirectSodium {
       typeof m._crypto_generichash !== 'function' ||
       typeof m._crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function' ||
       typeof m._crypto_aead_xchacha20poly1305_ietf_decrypt !== 'function' ||
+      typeof m._crypto_aead_chacha20poly1305_ietf_encrypt !== 'function' ||
+      typeof m._crypto_aead_chacha20poly1305_ietf_decrypt !== 'function' ||
       !(m.HEAPU8 instanceof Uint8Array)
     ) {
       return null;
@@ -126,9 +154,19 @@ class DirectSodium {
         d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]),
         sodium.crypto_generichash(32, msg, null),
       ) &&
-      same(d.aead(true, key, nonce, key, msg, copy), ct) &&
-      same(d.aead(false, key, nonce, key, ct, copy), msg) &&
-      d.aead(false, key, nonce, msg, ct, copy) === null;
+      same(d.aead(true, true, key, nonce, key, msg, copy), ct) &&
+      same(
+        d.aead(false, true, key, nonce.subarray(0, 12), key, msg, copy),
+        sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
+          msg,
+          key,
+          null,
+          nonce.subarray(0, 12),
+          key,
+        ),
+      ) &&
+      same(d.aead(true, false, key, nonce, key, ct, copy), msg) &&
+      d.aead(true, false, key, nonce, msg, ct, copy) === null;
     return ok ? d : null;
   }
 
@@ -205,59 +243,55 @@ class DirectSodium {
   }
 
   /**
-   * XChaCha20-Poly1305 seal (`encrypt`) or open. `consume` receives a view of the output inside
+   * XChaCha20-Poly1305 (`x`: 24-byte nonce) or ChaCha20-Poly1305 IETF (12-byte nonce) seal
+   * (`encrypt`) or open. `consume` receives a view of the output inside
    * the WebAssembly heap, valid only during the call (the region is zeroed afterwards); it must
    * copy what it keeps and must not call back into this wrapper (that is refused). Returns null
    * when open fails.
    */
   aead<T>(
+    x: boolean,
     encrypt: boolean,
     key: Uint8Array,
     nonce: Uint8Array,
     ad: Uint8Array,
-    input: Uint8Array,
+    inputParts: Uint8Array | readonly Uint8Array[],
     consume: (out: Uint8Array) => T,
   ): T | null {
+    const parts = inputParts instanceof Uint8Array ? [inputParts] : inputParts;
+    let inLen = 0;
+    for (const p of parts) inLen += p.length;
+    const input = { length: inLen };
     const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     if (outLen < 0) return null;
-    const total = outLen + input.length + ad.length + AEAD_NONCE_BYTES + AEAD_KEY_BYTES;
+    const total = outLen + input.length + ad.length + nonce.length + AEAD_KEY_BYTES;
+    const m = this.m;
+    const [enc, dec] = x
+      ? [
+          m._crypto_aead_xchacha20poly1305_ietf_encrypt,
+          m._crypto_aead_xchacha20poly1305_ietf_decrypt,
+        ]
+      : [
+          m._crypto_aead_chacha20poly1305_ietf_encrypt,
+          m._crypto_aead_chacha20poly1305_ietf_decrypt,
+        ];
     return this.#with(total, (base) => {
       const heap = this.m.HEAPU8;
       const inPtr = base + outLen;
       const adPtr = inPtr + input.length;
       const noncePtr = adPtr + ad.length;
-      const keyPtr = noncePtr + AEAD_NONCE_BYTES;
-      heap.set(input, inPtr);
+      const keyPtr = noncePtr + nonce.length;
+      let at = inPtr;
+      for (const p of parts) {
+        heap.set(p, at);
+        at += p.length;
+      }
       heap.set(ad, adPtr);
       heap.set(nonce, noncePtr);
       heap.set(key, keyPtr);
       const rc = encrypt
-        ? this.m._crypto_aead_xchacha20poly1305_ietf_encrypt(
-            base,
-            0,
-            inPtr,
-            input.length,
-            0,
-            adPtr,
-            ad.length,
-            0,
-            0,
-            noncePtr,
-            keyPtr,
-          )
-        : this.m._crypto_aead_xchacha20poly1305_ietf_decrypt(
-            base,
-            0,
-            0,
-            inPtr,
-            input.length,
-            0,
-            adPtr,
-            ad.length,
-            0,
-            noncePtr,
-            keyPtr,
-          );
+        ? enc.call(m, base, 0, inPtr, input.length, 0, adPtr, ad.length, 0, 0, noncePtr, keyPtr)
+        : dec.call(m, base, 0, 0, inPtr, input.length, 0, adPtr, ad.length, 0, noncePtr, keyPtr);
       return rc === 0 ? consume(heap.subarray(base, base + outLen)) : null;
     });
   }
@@ -521,7 +555,7 @@ export function aeadEncryptInto(
   abytes(dest, plaintext.length + AEAD_TAG_BYTES, 'aead output');
   const l = lib();
   if (direct !== null) {
-    direct.aead(true, key, nonce, ad, plaintext, (out) => dest.set(out));
+    direct.aead(true, true, key, nonce, ad, plaintext, (out) => dest.set(out));
     return;
   }
   dest.set(l.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key));
@@ -553,7 +587,7 @@ export function aeadDecryptWith<T>(
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
   if (ciphertext.length < AEAD_TAG_BYTES) return null;
   const l = lib();
-  if (direct !== null) return direct.aead(false, key, nonce, ad, ciphertext, use);
+  if (direct !== null) return direct.aead(true, false, key, nonce, ad, ciphertext, use);
   let plaintext: Uint8Array;
   try {
     plaintext = l.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
@@ -576,26 +610,48 @@ export const CHACHA_NONCE_BYTES = 12;
  */
 const CHACHA_NATIVE_FROM_BYTES = 4096;
 
-/** ChaCha20-Poly1305 (RFC 8439) encryption; returns ciphertext || 16-byte tag. */
+/**
+ * ChaCha20-Poly1305 (RFC 8439) encryption of the concatenation of `plaintext` (one array or
+ * several parts, so a caller never assembles a frame just to encrypt it); returns
+ * ciphertext || 16-byte tag.
+ */
 export function chachaPolyEncrypt(
   key: Uint8Array,
   nonce: Uint8Array,
   ad: Uint8Array,
-  plaintext: Uint8Array,
+  plaintext: Uint8Array | readonly Uint8Array[],
 ): Uint8Array {
   abytes(key, AEAD_KEY_BYTES, 'chacha key');
   abytes(nonce, CHACHA_NONCE_BYTES, 'chacha nonce');
-  if (plaintext.length < CHACHA_NATIVE_FROM_BYTES) {
-    return lib().crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
+  const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const l = lib();
+  if (length < CHACHA_NATIVE_FROM_BYTES) {
+    if (direct !== null)
+      return direct.aead(false, true, key, nonce, ad, parts, (out) => out.slice())!;
+    return l.crypto_aead_chacha20poly1305_ietf_encrypt(
+      parts.length === 1 ? parts[0]! : concat(...parts),
+      ad,
+      null,
+      nonce,
+      key,
+    );
   }
   const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce, {
     authTagLength: AEAD_TAG_BYTES,
   });
-  c.setAAD(ad, { plaintextLength: plaintext.length });
-  const out = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
-  out.set(c.update(plaintext));
-  c.final();
-  out.set(c.getAuthTag(), plaintext.length);
+  c.setAAD(ad, { plaintextLength: length });
+  const out = new Uint8Array(length + AEAD_TAG_BYTES);
+  let at = 0;
+  for (const p of parts) {
+    const chunk = c.update(p);
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  const tail = c.final();
+  out.set(tail, at);
+  out.set(c.getAuthTag(), length);
   return out;
 }
 
@@ -611,6 +667,8 @@ export function chachaPolyDecrypt(
   if (ciphertext.length < AEAD_TAG_BYTES) return null;
   const bodyLength = ciphertext.length - AEAD_TAG_BYTES;
   if (bodyLength < CHACHA_NATIVE_FROM_BYTES) {
+    if (lib() && direct !== null)
+      return direct.aead(false, false, key, nonce, ad, ciphertext, (out) => out.slice());
     try {
       return lib().crypto_aead_chacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
     } catch {

@@ -263,6 +263,8 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       'LIAISON_ERR_LINK_FRAME_INVALID',
       `unknown frame type ${bytes[0] ?? '(empty)'}`,
     );
+  // DATA is the hot path and has no structure of its own: no reader needed.
+  if (type === 'DATA') return { type, body: bytes.subarray(1) };
   const r = new Reader(bytes.subarray(1));
   const framed = <T>(fn: () => T): T => {
     try {
@@ -289,8 +291,6 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         type,
         record: decodeKeyRecord(Uint8Array.from(r.fixed(KEY_RECORD_BYTES, 'record'))),
       }));
-    case 'DATA':
-      return { type, body: bytes.subarray(1) };
   }
 }
 

@@ -129,8 +129,9 @@ export class CipherState {
     v.setUint32(8, Math.floor(n / 0x100000000), true);
   }
 
-  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    if (this.#k === null) return plaintext;
+  /** Encrypts the concatenation of `plaintext` (one array, or parts). */
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[]): Uint8Array {
+    if (this.#k === null) return plaintext instanceof Uint8Array ? plaintext : concat(...plaintext);
     if (this.#n >= NOISE_MAX_NONCE)
       throw fail('LIAISON_ERR_NOISE_NONCE_EXHAUSTED', 'rekey or reconnect');
     this.#setNonce(this.#n);

@@ -101,6 +101,9 @@ export interface LinkManagerOptions {
   readonly onPeerDown?: (peerId: string, reason: string) => void;
 }
 
+/** How often contact with a peer is written to its record ("last seen"). */
+export const TOUCH_INTERVAL_MS = 10_000;
+
 interface Dialer {
   attempt: number;
   timer: NodeJS.Timeout | null;
@@ -115,6 +118,7 @@ export class LinkManager {
   #wss: WebSocketServer | null = null;
   #pending = 0;
   #stopping = false;
+  readonly #touched = new Map<string, number>();
 
   constructor(o: LinkManagerOptions) {
     this.#o = o;
@@ -429,10 +433,19 @@ export class LinkManager {
       clearTimeout(d.timer);
       d.timer = null;
     }
-    this.#o.directory.touch(peerId, this.#o.clock.now());
+    this.#touched.delete(peerId);
+    this.#touch(peerId);
     this.#o.log.info({ peer: peerId, initiator, mode }, 'link up');
     link.start();
     this.#o.onPeerUp?.(peerId);
+  }
+
+  /** Records contact with a peer, at most once per TOUCH_INTERVAL_MS: a database write per frame would cost more than the frame. */
+  #touch(peerId: string): void {
+    const now = this.#o.clock.now();
+    if (now - (this.#touched.get(peerId) ?? 0) < TOUCH_INTERVAL_MS) return;
+    this.#touched.set(peerId, now);
+    this.#o.directory.touch(peerId, now);
   }
 
   /** -1 when this node initiated the link, else compares node IDs so both sides agree. */
@@ -446,7 +459,7 @@ export class LinkManager {
 
   #onFrame(link: PeerLink, frame: Frame): void {
     if (this.#links.get(link.peerId) !== link) return;
-    this.#o.directory.touch(link.peerId, this.#o.clock.now());
+    this.#touch(link.peerId);
     if (frame.type === 'DATA') this.#o.onData?.(link.peerId, frame.body);
     else if (frame.type === 'KEY_RECORD') {
       const peer = this.#o.directory.get(link.peerId);

@@ -9,8 +9,10 @@ import {
   closeCodeFor,
   decodeFrame,
   encodeFrame,
+  FRAME,
   isLiaisonError,
   LiaisonError,
+  MAX_FRAME_BODY_BYTES,
 } from '../../protocol/index.ts';
 import type { CipherState, Frame, TransportPair } from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
@@ -24,6 +26,17 @@ import {
 } from '../constants.ts';
 
 const EMPTY = new Uint8Array(0);
+const DATA_TYPE = Uint8Array.of(FRAME.DATA);
+
+function checkedBody(body: Uint8Array): Uint8Array {
+  if (body.length > MAX_FRAME_BODY_BYTES) {
+    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'frame body too large', {
+      field: 'body',
+      limit: MAX_FRAME_BODY_BYTES,
+    });
+  }
+  return body;
+}
 
 export interface LinkLimits {
   readonly keepaliveIntervalMs: number;
@@ -166,7 +179,10 @@ export class PeerLink {
   #sendRaw(frame: Frame): void {
     if (this.#send.nonce > 0 && this.#send.nonce % this.#limits.rekeyIntervalMessages === 0)
       this.#send.rekey();
-    this.#ws.send(this.#send.encryptWithAd(EMPTY, encodeFrame(frame)));
+    // DATA, the hot path, is encrypted as (type byte, body) without assembling the frame first.
+    const plaintext =
+      frame.type === 'DATA' ? [DATA_TYPE, checkedBody(frame.body)] : encodeFrame(frame);
+    this.#ws.send(this.#send.encryptWithAd(EMPTY, plaintext));
     this.#lastSent = this.#clock.now();
   }
 
