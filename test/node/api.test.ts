@@ -1,0 +1,165 @@
+/**
+ * The local API with fastify inject(): authentication, validation naming the field, body limit,
+ * unknown routes and IDs, error bodies with stable codes and no stack traces.
+ */
+import t from 'tap';
+import { createLocalIdentity, initCrypto, randomBytes, toHex } from '../../protocol/index.ts';
+import { buildApi, hashToken } from '../../node/api.ts';
+import { ManualClock } from '../../node/clock.ts';
+import { LinkManager } from '../../node/link/link-manager.ts';
+import type { LinkSelf } from '../../node/link/handshake.ts';
+import { createLogger } from '../../node/log.ts';
+import { Pairing } from '../../node/pairing.ts';
+import { Store } from '../../node/store.ts';
+
+await initCrypto();
+const clock = new ManualClock(1_767_225_600_000);
+const identity = createLocalIdentity(randomBytes(32), randomBytes(32), clock.now());
+const self: LinkSelf = {
+  identity,
+  rotations: [],
+  name: 'Test authority',
+  address: 'ws://127.0.0.1:9',
+};
+const store = Store.open(':memory:', clock);
+const pairing = new Pairing(store, clock, () => self);
+const log = createLogger('silent');
+const links = new LinkManager({
+  self: () => self,
+  directory: pairing,
+  clock,
+  log: { info: () => undefined, warn: () => undefined },
+  listen: { host: '127.0.0.1', port: 0 },
+});
+const token = 'lt_test-token';
+const app = buildApi({
+  self: () => self,
+  pairing,
+  links,
+  tokenHash: hashToken(token),
+  peerPort: () => 9,
+  log,
+  rotateStaticKey: async () => undefined,
+});
+t.teardown(async () => {
+  await app.close();
+  store.close();
+});
+const auth = { authorization: `Bearer ${token}` };
+
+t.test('authentication', async (t) => {
+  for (const headers of [
+    {},
+    { authorization: 'Bearer wrong' },
+    { authorization: token },
+    { authorization: 'Basic abc' },
+  ]) {
+    const r = await app.inject({ method: 'GET', url: '/v1/node', headers });
+    t.equal(r.statusCode, 401, JSON.stringify(headers));
+    t.equal(r.json().error.code, 'LIAISON_ERR_UNAUTHORIZED');
+  }
+  // Unknown routes need a token too: no probing of the API without one.
+  t.equal((await app.inject({ method: 'GET', url: '/nope' })).statusCode, 401);
+  const ok = await app.inject({ method: 'GET', url: '/v1/node', headers: auth });
+  t.equal(ok.statusCode, 200);
+  t.equal(ok.json().name, 'Test authority');
+});
+
+t.test('validation names the failing field; no stack traces', async (t) => {
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: auth,
+    payload: { ttlSeconds: 5 },
+  });
+  t.equal(bad.statusCode, 400);
+  t.equal(bad.json().error.code, 'LIAISON_ERR_VALIDATION');
+  t.match(bad.json().error.detail.field, /ttlSeconds/);
+  const extra = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: auth,
+    payload: { label: 'x', admin: true },
+  });
+  t.equal(extra.statusCode, 400, 'unknown properties are refused');
+  const missing = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    headers: auth,
+    payload: {},
+  });
+  t.equal(missing.statusCode, 400);
+  t.match(missing.json().error.detail.field, /invitation/);
+  const garbage = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    headers: { ...auth, 'content-type': 'application/json' },
+    payload: '{"invitation":',
+  });
+  t.equal(garbage.statusCode, 400, 'malformed JSON');
+  t.notMatch(garbage.body, /at .*\.ts:\d+/, 'no stack trace');
+  const notAnInvitation = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    headers: auth,
+    payload: { invitation: 'liaison-invite-v1:aaaa' },
+  });
+  t.equal(notAnInvitation.statusCode, 400);
+  t.equal(notAnInvitation.json().error.code, 'LIAISON_ERR_INVITATION_INVALID');
+});
+
+t.test('body limit and unknown IDs', async (t) => {
+  const big = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: { ...auth, 'content-type': 'application/json' },
+    payload: JSON.stringify({ label: 'x'.repeat(100_000) }),
+  });
+  t.equal(big.statusCode, 413);
+  t.equal(big.json().error.code, 'LIAISON_ERR_BODY_TOO_LARGE');
+  const unknownPeer = await app.inject({
+    method: 'DELETE',
+    url: `/v1/peers/ln${'a'.repeat(52)}`,
+    headers: auth,
+  });
+  t.equal(unknownPeer.statusCode, 404);
+  t.equal(unknownPeer.json().error.code, 'LIAISON_ERR_NOT_FOUND');
+  const badId = await app.inject({ method: 'DELETE', url: '/v1/peers/not-a-node', headers: auth });
+  t.equal(badId.statusCode, 400);
+  const unknownInv = await app.inject({
+    method: 'DELETE',
+    url: `/v1/invitations/${toHex(randomBytes(16))}`,
+    headers: auth,
+  });
+  t.equal(unknownInv.statusCode, 404);
+  const route = await app.inject({ method: 'GET', url: '/v1/nothing-here', headers: auth });
+  t.equal(route.statusCode, 404);
+  t.equal(route.json().error.code, 'LIAISON_ERR_NOT_FOUND');
+});
+
+t.test('invitations: create, list without secrets, revoke', async (t) => {
+  const created = await app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: auth,
+    payload: { label: 'for Rabat', ttlSeconds: 3600 },
+  });
+  t.equal(created.statusCode, 200);
+  const { id, invitation } = created.json() as { id: string; invitation: string };
+  t.match(invitation, /^liaison-invite-v1:/);
+  const list = await app.inject({ method: 'GET', url: '/v1/invitations', headers: auth });
+  t.notMatch(list.body, /secret/i, 'no secret in the listing');
+  t.equal(list.json().invitations[0].label, 'for Rabat');
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: `/v1/invitations/${id}`, headers: auth }))
+      .statusCode,
+    200,
+  );
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: `/v1/invitations/${id}`, headers: auth }))
+      .statusCode,
+    200,
+    'revoking twice is harmless',
+  );
+  t.ok(list.json().invitations.length >= 1);
+});
