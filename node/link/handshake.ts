@@ -72,6 +72,18 @@ export function helloOf(self: LinkSelf): Uint8Array {
   });
 }
 
+/**
+ * Detaches the handshake's listeners once it succeeded. A socket must never be without an
+ * 'error' listener (an unhandled one would crash the node): until the PeerLink attaches its own,
+ * any error (an oversized frame, a reset) just terminates the socket, and the PeerLink sees it
+ * closed.
+ */
+function handOver(ws: WebSocket): void {
+  ws.removeAllListeners('close');
+  ws.removeAllListeners('error');
+  ws.on('error', () => ws.terminate());
+}
+
 /** Closes a socket for `reason` (an error code) and returns the error to throw. */
 function refuse(ws: WebSocket, err: unknown): LiaisonError {
   const e = isLiaisonError(err)
@@ -157,8 +169,7 @@ export function dial(o: DialOptions): Promise<Established> {
         ws.send(transport.send.encryptWithAd(EMPTY, encodeFrame({ type: 'READY' })));
         settled = true;
         clearTimeout(timer);
-        ws.removeAllListeners('close');
-        ws.removeAllListeners('error');
+        handOver(ws);
         resolve({ ws, transport, hello, pending: [] });
       } catch (err) {
         fail(err);
@@ -236,8 +247,7 @@ export function respond(ws: WebSocket, o: RespondOptions): Promise<Responded> {
         step = 'done';
         settled = true;
         clearTimeout(timer);
-        ws.removeAllListeners('close');
-        ws.removeAllListeners('error');
+        handOver(ws);
         resolve({
           ws,
           transport: s.transport,

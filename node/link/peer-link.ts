@@ -146,6 +146,8 @@ export class PeerLink {
       Math.max(50, Math.floor(this.#limits.keepaliveIntervalMs / 4)),
     );
     this.#timer.unref();
+    // The socket may have died between the handshake and now: report it once the owner listens.
+    if (ws.readyState !== ws.OPEN) queueMicrotask(() => this.#finish('PEER_CLOSED'));
   }
 
   /** Begins delivering frames (after the owner has registered the link). */

@@ -36,6 +36,9 @@ export class TestNode {
   peerPort = 0;
   apiPort = 0;
   readonly logs: Record<string, unknown>[] = [];
+  /** Standard error of the process, and the reason if it exited on its own. */
+  stderr = '';
+  crash: string | null = null;
   #token = '';
 
   constructor(
@@ -75,17 +78,25 @@ export class TestNode {
     );
     this.proc = proc;
     let stderr = '';
-    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      this.stderr += d.toString();
+    });
+    proc.once('exit', (code, signal) => {
+      // An exit nobody asked for is a crash: keep the evidence for the test report.
+      if (this.proc === proc) this.crash = `exited with ${code ?? signal}: ${stderr.slice(-3000)}`;
+    });
     const lines = createInterface({ input: proc.stdout! });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`${this.name} did not start in 20 s: ${stderr}`)),
         20_000,
       );
-      proc.once('exit', (code) => {
+      const early = (code: number | null) => {
         clearTimeout(timer);
         reject(new Error(`${this.name} exited with ${code} before ready: ${stderr}`));
-      });
+      };
+      proc.once('exit', early);
       lines.on('line', (line) => {
         let entry: Record<string, unknown>;
         try {
@@ -99,7 +110,7 @@ export class TestNode {
           this.peerPort = entry.peerPort as number;
           this.apiPort = entry.apiPort as number;
           clearTimeout(timer);
-          proc.removeAllListeners('exit');
+          proc.removeListener('exit', early);
           resolve();
         }
       });

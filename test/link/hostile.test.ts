@@ -221,6 +221,8 @@ t.test('hostile peers', async (t) => {
   });
 
   await t.test('through all of it, the good peer kept its link and the API answered', async (t) => {
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(target.crash, null, 'the target never crashed');
     t.ok(await target.linkUp(good), 'target still linked to the good peer');
     t.ok(await good.linkUp(target), 'and the good peer to the target');
     t.equal((await target.api('GET', '/v1/node')).status, 200);
