@@ -4,7 +4,7 @@
  * token) and print what the API answered; errors keep their codes.
  */
 import { parseArgs } from 'node:util';
-import { LiaisonError } from '../protocol/index.ts';
+import { ERRORS, LiaisonError } from '../protocol/index.ts';
 import type { ErrorCode } from '../protocol/index.ts';
 import { loadConfig } from '../node/config.ts';
 import type { ConfigInput } from '../node/config.ts';
@@ -54,15 +54,65 @@ async function call(t: Target, method: string, path: string, body?: Json): Promi
   const json = (await res.json().catch(() => ({}))) as Json;
   if (!res.ok) {
     const e = (json.error ?? {}) as { code?: string; message?: string };
-    throw new LiaisonError(
-      (e.code ?? 'LIAISON_ERR_INTERNAL') as ErrorCode,
-      e.message ?? `HTTP ${res.status}`,
-    );
+    // Keep the node's code; a code this CLI does not know (a newer node) becomes INTERNAL with
+    // the original in the text. The node's message already starts with the code's base text.
+    const known = typeof e.code === 'string' && e.code in ERRORS;
+    const code = (known ? e.code : 'LIAISON_ERR_INTERNAL') as ErrorCode;
+    const base = ERRORS[code].message;
+    const message = e.message ?? `HTTP ${res.status}`;
+    const rest =
+      message === base
+        ? undefined
+        : message.startsWith(`${base}: `)
+          ? message.slice(base.length + 2)
+          : known
+            ? message
+            : `${e.code}: ${message}`;
+    throw new LiaisonError(code, rest);
   }
   return json;
 }
 
 export const API_VERBS = ['info', 'invite', 'accept', 'peers', 'keys'] as const;
+
+/** A verb used with the wrong arguments: the CLI prints usage and exits 2. */
+export class UsageError extends Error {}
+
+const SUBCOMMANDS: Record<
+  (typeof API_VERBS)[number],
+  { subs: readonly (string | undefined)[]; needsArg: readonly string[]; usage: string }
+> = {
+  info: { subs: [undefined], needsArg: [], usage: 'liaison info' },
+  invite: {
+    subs: [undefined, 'create', 'list', 'revoke'],
+    needsArg: ['revoke'],
+    usage: 'liaison invite [create|list|revoke ID]',
+  },
+  accept: { subs: [], needsArg: [], usage: 'liaison accept INVITATION' },
+  peers: {
+    subs: [undefined, 'list', 'unpair', 'block', 'unblock'],
+    needsArg: ['unpair', 'block', 'unblock'],
+    usage: 'liaison peers [list|unpair NODE|block NODE|unblock NODE]',
+  },
+  keys: { subs: ['rotate'], needsArg: [], usage: 'liaison keys rotate' },
+};
+
+/** Checks a verb's positionals before anything else happens (no node is contacted for a typo). */
+function checkUsage(verb: (typeof API_VERBS)[number], positionals: string[]): void {
+  const spec = SUBCOMMANDS[verb];
+  const [sub, arg] = positionals;
+  if (verb === 'accept') {
+    if (positionals.length !== 1) throw new UsageError(`usage: ${spec.usage}`);
+    return;
+  }
+  if (
+    !spec.subs.includes(sub) ||
+    (sub !== undefined && spec.needsArg.includes(sub) !== (arg !== undefined)) ||
+    positionals.length > 2
+  ) {
+    throw new UsageError(`usage: ${spec.usage}`);
+  }
+}
 
 export async function apiVerb(
   verb: (typeof API_VERBS)[number],
@@ -79,6 +129,7 @@ export async function apiVerb(
       ttl: { type: 'string' },
     },
   });
+  checkUsage(verb, positionals);
   const t = target(values);
   const out = (j: Json, human: () => void) =>
     values.json ? say(JSON.stringify(j, null, 2)) : human();
@@ -108,12 +159,15 @@ export async function apiVerb(
         const j = await call(t, 'GET', '/v1/invitations');
         return out(j, () => {
           for (const i of j.invitations as Json[]) {
+            const expired = Date.parse(i.expiresAt as string) <= Date.now();
             const state =
               i.usedAt !== null
                 ? `used by ${i.usedBy as string}`
                 : i.revokedAt !== null
                   ? 'revoked'
-                  : `valid until ${i.expiresAt as string}`;
+                  : expired
+                    ? `expired at ${i.expiresAt as string}`
+                    : `valid until ${i.expiresAt as string}`;
             say(`${i.id as string}  ${i.label as string}  ${state}`);
           }
         });

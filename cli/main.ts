@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initCrypto, isLiaisonError } from '../protocol/index.ts';
-import { API_VERBS, apiVerb } from './api-verbs.ts';
+import { API_VERBS, apiVerb, UsageError } from './api-verbs.ts';
 import { runDemo } from './demo.ts';
 import { inspect } from './inspect.ts';
 import { init, start } from './node-verbs.ts';
@@ -93,6 +93,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) usage(err.message);
   if (
     err instanceof TypeError &&
     'code' in err &&

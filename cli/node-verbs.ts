@@ -67,6 +67,8 @@ function port(v: string | undefined, field: string): number | null {
 }
 
 export async function init(args: string[], say: (s: string) => void): Promise<void> {
+  // Everything a node writes is for its operator's account alone.
+  process.umask(0o077);
   const { values } = parseArgs({
     args,
     options: {
@@ -101,6 +103,7 @@ export async function init(args: string[], say: (s: string) => void): Promise<vo
 }
 
 export async function start(args: string[]): Promise<void> {
+  process.umask(0o077);
   const { values } = parseArgs({
     args,
     options: {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LiaisonError } from '../protocol/index.ts';
+import { isLinkAddress, isNodeName, LiaisonError } from '../protocol/index.ts';
 import {
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
@@ -128,6 +128,12 @@ function int(v: unknown, field: string, min: number, max: number, fallback: numb
   return n;
 }
 
+function nodeName(v: unknown): string {
+  const s = str(v, 'name');
+  if (!isNodeName(s)) throw bad('name', 'must be 1 to 128 bytes of UTF-8');
+  return s;
+}
+
 function optional(v: unknown, field: string): string | null {
   return v === undefined || v === null || v === '' ? null : str(v, field);
 }
@@ -149,8 +155,15 @@ export function readConfigFile(dataDir: string): ConfigInput {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw bad(CONFIG_FILE, 'must be a JSON object');
-  for (const k of Object.keys(parsed))
+  for (const k of Object.keys(parsed)) {
     if (!(KEYS as readonly string[]).includes(k)) throw bad(k, 'unknown setting');
+    // The file lives in the data directory, so it cannot say where the data directory is.
+    if (k === 'dataDir')
+      throw bad(
+        k,
+        'set the data directory with --data-dir or LIAISON_DATA_DIR, not in config.json',
+      );
+  }
   return parsed as ConfigInput;
 }
 
@@ -174,15 +187,19 @@ export function resolveConfig(sources: readonly ConfigInput[]): NodeConfig {
   if (!(LOG_LEVELS as readonly unknown[]).includes(logLevel))
     throw bad('logLevel', `one of ${LOG_LEVELS.join(', ')}`);
   const publicAddress = optional(m.publicAddress, 'publicAddress');
-  if (publicAddress !== null && !/^wss?:\/\/[^/\s]+(\/\S*)?$/.test(publicAddress))
-    throw bad('publicAddress', 'must be a ws:// or wss:// URL');
+  if (publicAddress !== null && !isLinkAddress(publicAddress)) {
+    throw bad(
+      'publicAddress',
+      'must be a ws:// or wss:// URL (host, optional port and path; at most 255 bytes)',
+    );
+  }
   const tlsCert = optional(m.tlsCert, 'tlsCert');
   const tlsKey = optional(m.tlsKey, 'tlsKey');
   if ((tlsCert === null) !== (tlsKey === null))
     throw bad(tlsCert === null ? 'tlsCert' : 'tlsKey', 'tlsCert and tlsKey go together');
   return {
     dataDir: resolve(str(m.dataDir, 'dataDir')),
-    name: str(m.name ?? 'Liaison node', 'name'),
+    name: nodeName(m.name ?? 'Liaison node'),
     peer: {
       host: str(m.peerHost ?? DEFAULT_PEER_HOST, 'peerHost'),
       port: port(m.peerPort ?? DEFAULT_PEER_PORT, 'peerPort'),

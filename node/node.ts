@@ -2,7 +2,7 @@
  * The composition root: the one place where the node's services are created and wired together
  * (keystore, store, pairing, links, API). Everything else receives its dependencies.
  */
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -62,6 +62,20 @@ export interface InitResult {
 export async function initNode(o: InitOptions): Promise<InitResult> {
   await initCrypto();
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  // Refuse before creating anything, so a failed init never leaves a half-made node behind.
+  for (const file of ['keystore.json', CONFIG_FILE, API_TOKEN_FILE, DATABASE_FILE]) {
+    if (
+      await stat(join(o.dataDir, file)).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new LiaisonError(
+        file === 'keystore.json' ? 'LIAISON_ERR_KEYSTORE_EXISTS' : 'LIAISON_ERR_CONFLICT',
+        `${join(o.dataDir, file)} already exists`,
+      );
+    }
+  }
   const identity = await createKeystore(o.dataDir, o.passphrase, o.clock.now(), {
     params: o.kdf === 'test' ? ARGON2ID_TEST : ARGON2ID_MODERATE,
   });
@@ -93,6 +107,26 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     fingerprint: fingerprint(identity.signingKey.publicKey),
     tokenFile,
   };
+}
+
+function readRuntimePid(dataDir: string): number | null {
+  try {
+    const pid = (JSON.parse(readFileSync(join(dataDir, RUNTIME_FILE), 'utf8')) as { pid?: unknown })
+      .pid;
+    return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive but someone else's; ESRCH: gone (a stale file from a crash).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The running node's bound API address, if it is running and wrote one. */
@@ -141,8 +175,19 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   const keystoreMode = (await stat(join(config.dataDir, 'keystore.json')).catch(() => null))?.mode;
   if (keystoreMode === undefined)
     throw new LiaisonError('LIAISON_ERR_KEYSTORE_MISSING', config.dataDir);
+  // One process per data directory: two would be the same identity twice.
+  const running = readRuntimePid(config.dataDir);
+  if (running !== null && running !== process.pid && isAlive(running)) {
+    throw new LiaisonError(
+      'LIAISON_ERR_CONFLICT',
+      `a node is already running on ${config.dataDir} (pid ${running})`,
+    );
+  }
   let identity: LocalIdentity = await openKeystore(config.dataDir, d.passphrase);
   const store = Store.open(join(config.dataDir, DATABASE_FILE), clock);
+  // The database holds pinned keys and invitation secrets: owner-only, whatever the umask was.
+  for (const f of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`])
+    await chmod(join(config.dataDir, f), 0o600).catch(() => undefined);
   const tokenHex = store.getMeta(TOKEN_HASH_META);
   if (tokenHex === null) {
     store.close();

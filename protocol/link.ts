@@ -66,6 +66,19 @@ export interface Hello {
 /** ws:// or wss:// with a host and an explicit or default port; no credentials, no fragment. */
 const ADDRESS_PATTERN = /^wss?:\/\/[A-Za-z0-9.\-[\]:]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~/-]*)?$/;
 
+/** Whether `address` is a dial-back address hellos and invitations can carry (§12.1). */
+export function isLinkAddress(address: string): boolean {
+  return (
+    ADDRESS_PATTERN.test(address) && new TextEncoder().encode(address).length <= MAX_ADDRESS_BYTES
+  );
+}
+
+/** Whether `name` fits an identity bundle (1 to MAX_NODE_NAME_BYTES UTF-8 bytes, well formed). */
+export function isNodeName(name: string): boolean {
+  const n = new TextEncoder().encode(name).length;
+  return name.isWellFormed() && n >= 1 && n <= MAX_NODE_NAME_BYTES;
+}
+
 export function encodeIdentity(w: Writer, b: IdentityBundle): Writer {
   if (b.rotations.length > MAX_HELLO_ROTATIONS) {
     throw new LiaisonError(
@@ -322,4 +335,11 @@ export const CLOSE_CODES: Readonly<
 /** The close code for a reason; 4000 for anything without its own. */
 export function closeCodeFor(reason: string): number {
   return (CLOSE_CODES as Record<string, number | undefined>)[reason] ?? 4000;
+}
+
+/** The reason behind a close code received from a peer (the inverse of closeCodeFor), or null. */
+export function reasonForClose(code: number): string | null {
+  for (const [reason, c] of Object.entries(CLOSE_CODES))
+    if (c === code && code !== 1001) return reason;
+  return null;
 }

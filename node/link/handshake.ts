@@ -21,6 +21,7 @@ import {
   encodeFirstMessage,
   encodeFrame,
   encodeHello,
+  reasonForClose,
   HandshakeState,
   isLiaisonError,
   LiaisonError,
@@ -30,6 +31,7 @@ import {
   NOISE_MAX_MESSAGE_BYTES,
 } from '../../protocol/index.ts';
 import type {
+  ErrorCode,
   Hello,
   KeyRotation,
   LinkMode,
@@ -142,11 +144,16 @@ export function dial(o: DialOptions): Promise<Established> {
       ...(o.psk === undefined ? {} : { psk: o.psk }),
     });
     ws.on('error', (err) => fail(new LiaisonError('LIAISON_ERR_LINK_CLOSED', err.message)));
-    ws.on('close', (code, reason) =>
+    ws.on('close', (code, reason) => {
+      // The responder says why it refused with a close code: surface that as the error itself.
+      const mapped = reasonForClose(code);
+      const text = `closed by peer: ${code} ${reason.toString()}`;
       fail(
-        new LiaisonError('LIAISON_ERR_LINK_CLOSED', `closed by peer: ${code} ${reason.toString()}`),
-      ),
-    );
+        mapped !== null && mapped.startsWith('LIAISON_ERR_')
+          ? new LiaisonError(mapped as ErrorCode, text)
+          : new LiaisonError('LIAISON_ERR_LINK_CLOSED', text),
+      );
+    });
     ws.on('open', () => {
       try {
         if (ws.protocol !== LINK_SUBPROTOCOL)

@@ -119,6 +119,8 @@ export class LinkManager {
   #pending = 0;
   #stopping = false;
   readonly #touched = new Map<string, number>();
+  #overloadRefused = 0;
+  #overloadLoggedAt = 0;
 
   constructor(o: LinkManagerOptions) {
     this.#o = o;
@@ -144,11 +146,26 @@ export class LinkManager {
       maxPayload: MAX_WS_MESSAGE_BYTES,
       perMessageDeflate: false,
       handleProtocols: (protocols) => (protocols.has(LINK_SUBPROTOCOL) ? LINK_SUBPROTOCOL : false),
-      verifyClient: (_info, done) => {
+      verifyClient: (info, done) => {
         // Refuse before the upgrade when too many handshakes are in flight (half-open floods).
-        if (this.#pending >= (this.#o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES))
+        if (this.#pending >= (this.#o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES)) {
+          // Logged at most once a second with a count: a flood must not become a log flood.
+          this.#overloadRefused += 1;
+          const now = this.#o.clock.now();
+          if (now - this.#overloadLoggedAt >= 1000) {
+            this.#o.log.warn(
+              {
+                remote: info.req.socket.remoteAddress,
+                code: 'LIAISON_ERR_LINK_OVERLOADED',
+                refused: this.#overloadRefused,
+              },
+              'inbound connections refused',
+            );
+            this.#overloadLoggedAt = now;
+            this.#overloadRefused = 0;
+          }
           done(false, 503, 'overloaded');
-        else done(true);
+        } else done(true);
       },
     });
     wss.on('connection', (ws, req) => this.#accept(ws, req));

@@ -65,3 +65,45 @@ t.test('demo: the receipts verify and every attack is refused', async (t) => {
   );
   t.notMatch(r.stdout, /ACCEPTED/);
 });
+
+t.test(
+  'node verbs: usage errors exit 2 before contacting anything; init never half-creates',
+  async (t) => {
+    const { mkdtempSync, rmSync, writeFileSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'liaison-cli-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    for (const args of [
+      ['peers', 'frobnicate'],
+      ['invite', 'revoke'],
+      ['accept'],
+      ['keys'],
+      ['peers', 'block'],
+    ]) {
+      const r = run([...args, '--data-dir', dir]);
+      t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
+      t.match(r.stderr, /usage:/);
+    }
+    const r = run(['peers', '--data-dir', dir]);
+    t.equal(r.status, 1, 'a well-formed verb against a directory without a node fails with a code');
+    t.match(r.stderr, /LIAISON_ERR_/);
+    // init refuses an existing config.json before creating any key.
+    const node = join(dir, 'node');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(node);
+    writeFileSync(join(node, 'config.json'), '{}');
+    const init = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', main, 'init', '--data-dir', node, '--insecure-test-kdf'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, LIAISON_PASSPHRASE: 'a passphrase long enough' },
+        timeout: 60_000,
+      },
+    );
+    t.equal(init.status, 1);
+    t.match(init.stderr, /LIAISON_ERR_CONFLICT/);
+    t.notOk(existsSync(join(node, 'keystore.json')), 'no keystore was created');
+  },
+);

@@ -3,7 +3,7 @@
  * ways, coming back after a restart, and unpair / block taking effect at once.
  */
 import t from 'tap';
-import { Cluster } from '../harness/cluster.ts';
+import { Cluster, TestNode } from '../harness/cluster.ts';
 
 t.test('two nodes pair through an invitation; the link comes up both ways', async (t) => {
   const c = await Cluster.create(t, 2);
@@ -97,4 +97,12 @@ t.test('unpair and block take effect at once', async (t) => {
     async () => (await a.linkUp(d)) && (await d.linkUp(a)),
     'unblocked: the link comes back',
   );
+});
+
+t.test('a second process on the same data directory is refused', async (t) => {
+  const c = await Cluster.create(t, 1);
+  const a = c.node(0);
+  const twin = new TestNode('twin', a.dataDir, {});
+  await t.rejects(twin.start(), /already running/);
+  t.ok(await a.api('GET', '/v1/node').then((r) => r.status === 200), 'the first keeps running');
 });

@@ -44,6 +44,9 @@ t.test('bad values name their field', async (t) => {
     [{ tlsCert: '/x.pem' }, 'tlsKey'],
     [{ handshakeTimeoutMs: 5 }, 'handshakeTimeoutMs'],
     [{ name: '' }, 'name'],
+    [{ name: 'é'.repeat(65) }, 'name'],
+    [{ publicAddress: 'ws://host/?x=1' }, 'publicAddress'],
+    [{ publicAddress: `ws://${'a'.repeat(260)}:7800` }, 'publicAddress'],
   ];
   for (const [input, field] of cases) {
     try {
@@ -60,6 +63,13 @@ t.test('bad values name their field', async (t) => {
     () => loadConfig({}, { LIAISON_DATA_DIR: dir }),
     'LIAISON_ERR_CONFIG_INVALID',
     'unknown setting in the file',
+  );
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ dataDir: '/elsewhere' }));
+  rejects(
+    t,
+    () => loadConfig({}, { LIAISON_DATA_DIR: dir }),
+    'LIAISON_ERR_CONFIG_INVALID',
+    'dataDir inside config.json',
   );
   writeFileSync(join(dir, 'config.json'), '{ not json');
   rejects(
