@@ -142,7 +142,11 @@ t.test('hostile peers', async (t) => {
   first.ws.close();
 
   await t.test('a reused invitation', async (t) => {
-    await t.rejects(pairWith(), { code: 'LIAISON_ERR_LINK_CLOSED' });
+    await t.rejects(
+      pairWith(),
+      { code: 'LIAISON_ERR_INVITATION_USED' },
+      'the initiator learns why from the close code',
+    );
     await refusedWith('LIAISON_ERR_INVITATION_USED');
   });
 
