@@ -78,6 +78,7 @@ if (role === 'server') {
       now: () => Date.now(),
       timeoutMs: 10_000,
       invitationSecret: () => new Uint8Array(32),
+      precheck: () => undefined,
       verify: () => undefined,
     }).then((r) => {
       const link = new PeerLink(r.ws, r.transport, {

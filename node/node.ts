@@ -244,6 +244,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   if (address === null && config.peer.host !== '0.0.0.0' && config.peer.host !== '::') {
     address = `${tls === undefined ? 'ws' : 'wss'}://${config.peer.host.includes(':') ? `[${config.peer.host}]` : config.peer.host}:${peerPort}`;
   }
+  let rotation: Promise<void> = Promise.resolve();
   const api = buildApi({
     self,
     pairing,
@@ -252,9 +253,14 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     peerPort: () => peerPort,
     log,
     rotateStaticKey: async () => {
-      identity = await rotateStaticKey(config.dataDir, d.passphrase, clock.now());
-      links.announceKeyRecord(identity.keyRecord);
-      log.info({ serial: identity.keyRecord.serial }, 'static key rotated and announced');
+      // One rotation at a time: two concurrent ones would certify two keys under one serial.
+      const run = rotation.then(async () => {
+        identity = await rotateStaticKey(config.dataDir, d.passphrase, clock.now());
+        links.announceKeyRecord(identity.keyRecord);
+        log.info({ serial: identity.keyRecord.serial }, 'static key rotated and announced');
+      });
+      rotation = run.catch(() => undefined);
+      await run;
     },
   });
   try {

@@ -178,8 +178,14 @@ export class Pairing implements PeerDirectory {
   // --- operator actions ----------------------------------------------------------------------
 
   unpair(nodeId: string): void {
-    if (this.store.getPeer(nodeId) === null)
-      throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
+    const p = this.store.getPeer(nodeId);
+    if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
+    // Forgetting a blocked peer would lift the block (it could pair again with any invitation).
+    if (p.status === 'blocked')
+      throw new LiaisonError(
+        'LIAISON_ERR_CONFLICT',
+        'the peer is blocked; unblock it first to unpair',
+      );
     this.store.removePeer(nodeId);
   }
 

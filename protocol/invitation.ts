@@ -22,6 +22,7 @@ import {
   encodeIdentity,
   INVITATION_ID_BYTES,
   INVITATION_SECRET_BYTES,
+  isLinkAddress,
   MAX_ADDRESS_BYTES,
 } from './link.ts';
 import type { IdentityBundle } from './link.ts';
@@ -52,6 +53,10 @@ export function encodeInvitation(inv: Invitation): string {
     .fixed(inv.secret, INVITATION_SECRET_BYTES, 'secret')
     .u64(inv.expiresAt, 'expiresAt');
   encodeIdentity(w, inv.inviter);
+  if (!isLinkAddress(inv.address))
+    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'address is not a ws:// or wss:// URL', {
+      field: 'address',
+    });
   w.text(inv.address, 1, MAX_ADDRESS_BYTES, 'address', 1);
   const body = w.finish();
   return (
@@ -88,6 +93,12 @@ export function decodeInvitation(text: string, now: number): Invitation {
     const inviter = decodeIdentity(r, now);
     const address = r.text(1, MAX_ADDRESS_BYTES, 'invitation.address', 1);
     r.end('invitation');
+    // The node will dial this: only the address syntax of §12.1 (no credentials, no other schemes).
+    if (!isLinkAddress(address))
+      throw new LiaisonError(
+        'LIAISON_ERR_DECODE_VALUE',
+        'invitation.address is not a ws:// or wss:// URL',
+      );
     inv = { id, secret, expiresAt, inviter, address };
   } catch (err) {
     if (isLiaisonError(err)) throw invalid(`${err.code}: ${err.message}`);

@@ -41,6 +41,9 @@ import type {
 } from '../../protocol/index.ts';
 
 const EMPTY = new Uint8Array(0);
+/** Messages kept between READY and the PeerLink taking over; more and the socket is cut. */
+export const MAX_PENDING_MESSAGES = 256;
+
 /** A WebSocket message may carry one Noise message plus the mode byte and invitation ID. */
 export const MAX_WS_MESSAGE_BYTES = NOISE_MAX_MESSAGE_BYTES + 17;
 
@@ -91,6 +94,8 @@ function refuse(ws: WebSocket, err: unknown): LiaisonError {
   const e = isLiaisonError(err)
     ? err
     : new LiaisonError('LIAISON_ERR_LINK_FRAME_INVALID', String(err));
+  // A refused socket is not read any further: whatever else it sends costs nothing.
+  ws.removeAllListeners('message');
   if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
     ws.close(closeCodeFor(e.code), e.code);
     setTimeout(() => ws.terminate(), 1000).unref();
@@ -193,8 +198,19 @@ export interface RespondOptions {
   readonly timeoutMs: number;
   /** The secret of a usable invitation; throws LIAISON_ERR_INVITATION_* otherwise. */
   readonly invitationSecret: (id: Uint8Array) => Uint8Array;
+  /** Refuses a claimed node ID and identity key before the hello is verified (throws to refuse). */
+  readonly precheck: (
+    claim: { nodeId: Uint8Array; identityKey: Uint8Array },
+    mode: LinkMode,
+  ) => void;
   /** Accepts or refuses the initiator's verified hello for this mode (throws to refuse). */
   readonly verify: (hello: Hello, mode: LinkMode) => void;
+}
+
+/** The node ID and identity key a hello claims, read without verifying anything (§12.3). */
+function peekHelloIdentity(payload: Uint8Array): { nodeId: Uint8Array; identityKey: Uint8Array } {
+  if (payload.length < 2 + 64) throw new LiaisonError('LIAISON_ERR_DECODE_TRUNCATED', 'hello');
+  return { nodeId: payload.subarray(2, 34), identityKey: payload.subarray(34, 66) };
 }
 
 export interface Responded extends Established {
@@ -232,9 +248,12 @@ export function respond(ws: WebSocket, o: RespondOptions): Promise<Responded> {
     ws.on('message', (data, isBinary) => {
       const buf = data as Buffer;
       if (step === 'done') {
-        pending.push(buf);
+        // Kept for the PeerLink; a peer that sends more before the link exists is cut off.
+        if (pending.length >= MAX_PENDING_MESSAGES) ws.terminate();
+        else pending.push(buf);
         return;
       }
+      if (settled) return;
       try {
         if (!isBinary) throw new LiaisonError('LIAISON_ERR_LINK_FRAME_INVALID', 'text message');
         if (step === 'first') {
@@ -292,6 +311,9 @@ function readFirst(bytes: Uint8Array, o: RespondOptions) {
       if (isLiaisonError(err, 'LIAISON_ERR_NOISE_DECRYPT')) continue;
       throw err;
     }
+    // Cheap first: who does the hello claim to be, and may that node connect at all? Only then
+    // pay for verifying its key history and key record.
+    o.precheck(peekHelloIdentity(payload), first.mode);
     const hello = decodeHello(payload, o.now());
     const rs = hs.remoteStatic!;
     if (!equalBytes(hello.identity.keyRecord.dhKey.bytes, rs)) {

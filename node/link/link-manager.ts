@@ -12,10 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import {
+  asNodeId,
+  closeCodeFor,
   compareBytes,
   decodeInvitation,
   equalBytes,
   isLiaisonError,
+  isLinkAddress,
   LiaisonError,
   LINK_PATH,
   LINK_SUBPROTOCOL,
@@ -101,6 +104,16 @@ export interface LinkManagerOptions {
   readonly onPeerDown?: (peerId: string, reason: string) => void;
 }
 
+/**
+ * Handshakes in flight from one network address: one source cannot take every slot. Authorities
+ * behind one NAT rarely handshake more than a couple at a time.
+ */
+export const MAX_PENDING_HANDSHAKES_PER_ADDRESS = 8;
+/** Connections on the peer port, upgraded or not (file descriptors are finite). */
+export const MAX_PEER_PORT_CONNECTIONS = 1024;
+/** A peer-port HTTP request (the upgrade) must arrive whole within this. */
+export const UPGRADE_REQUEST_TIMEOUT_MS = 5000;
+
 /** How often contact with a peer is written to its record ("last seen"). */
 export const TOUCH_INTERVAL_MS = 10_000;
 
@@ -119,6 +132,7 @@ export class LinkManager {
   #pending = 0;
   #stopping = false;
   readonly #touched = new Map<string, number>();
+  readonly #pendingByAddress = new Map<string, number>();
   #overloadRefused = 0;
   #overloadLoggedAt = 0;
 
@@ -135,6 +149,9 @@ export class LinkManager {
     const { host, port, tls } = this.#o.listen;
     const server =
       tls === undefined ? createHttpServer() : createHttpsServer({ cert: tls.cert, key: tls.key });
+    server.maxConnections = MAX_PEER_PORT_CONNECTIONS;
+    server.headersTimeout = UPGRADE_REQUEST_TIMEOUT_MS;
+    server.requestTimeout = UPGRADE_REQUEST_TIMEOUT_MS;
     server.on('request', (_req, res) => {
       res
         .writeHead(426, { 'content-type': 'text/plain' })
@@ -148,7 +165,11 @@ export class LinkManager {
       handleProtocols: (protocols) => (protocols.has(LINK_SUBPROTOCOL) ? LINK_SUBPROTOCOL : false),
       verifyClient: (info, done) => {
         // Refuse before the upgrade when too many handshakes are in flight (half-open floods).
-        if (this.#pending >= (this.#o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES)) {
+        const perAddress = this.#pendingByAddress.get(info.req.socket.remoteAddress ?? '?') ?? 0;
+        if (
+          this.#pending >= (this.#o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES) ||
+          perAddress >= MAX_PENDING_HANDSHAKES_PER_ADDRESS
+        ) {
           // Logged at most once a second with a count: a flood must not become a log flood.
           this.#overloadRefused += 1;
           const now = this.#o.clock.now();
@@ -265,12 +286,17 @@ export class LinkManager {
 
   #accept(ws: WebSocket, req: IncomingMessage): void {
     this.#pending += 1;
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const address = req.socket.remoteAddress ?? '?';
+    this.#pendingByAddress.set(address, (this.#pendingByAddress.get(address) ?? 0) + 1);
+    const remote = `${address}:${req.socket.remotePort}`;
     let released = false;
     const release = () => {
       if (!released) {
         released = true;
         this.#pending -= 1;
+        const n = (this.#pendingByAddress.get(address) ?? 1) - 1;
+        if (n <= 0) this.#pendingByAddress.delete(address);
+        else this.#pendingByAddress.set(address, n);
       }
     };
     const self = this.#o.self();
@@ -280,20 +306,29 @@ export class LinkManager {
       now: () => this.#o.clock.now(),
       timeoutMs: this.#timeoutMs,
       invitationSecret: (id) => this.#o.directory.invitationSecret(id),
+      precheck: (claim, mode) => this.#precheckInitiator(claim, mode),
       verify: (hello, mode) => this.#verifyInitiator(hello, mode),
     }).then(
       (r) => {
         release();
         const peerId = nodeIdToText(r.hello.identity.nodeId);
         try {
-          if (r.mode === 'invitation')
+          if (r.mode === 'invitation') {
             this.#o.directory.pairedByInvitation(r.invitationId!, r.hello, this.#o.clock.now());
+          } else {
+            this.#applyHello(peerId, r.hello);
+          }
         } catch (err) {
           this.#o.log.warn(
             { remote, peer: peerId, code: codeOf(err) },
             'pairing refused after handshake',
           );
-          ws.close(4004, codeOf(err));
+          // Stop reading at once and cut the socket: nothing it sends may accumulate.
+          ws.removeAllListeners('message');
+          r.transport.send.destroy();
+          r.transport.receive.destroy();
+          ws.close(closeCodeFor(codeOf(err)), codeOf(err).slice(0, 100));
+          setTimeout(() => ws.terminate(), 1000).unref();
           return;
         }
         this.#established(peerId, ws, r.transport, r.pending, false, r.mode);
@@ -303,6 +338,24 @@ export class LinkManager {
         this.#o.log.warn({ remote, code: codeOf(err) }, 'inbound handshake refused');
       },
     );
+  }
+
+  /**
+   * Responder's cheap check of who a message 1 claims to come from, before its hello is verified
+   * (key histories cost signature checks; an attacker can replay a message 1 for free).
+   */
+  #precheckInitiator(claim: { nodeId: Uint8Array; identityKey: Uint8Array }, mode: LinkMode): void {
+    if (equalBytes(claim.nodeId, this.#o.self().identity.nodeId))
+      throw new LiaisonError('LIAISON_ERR_LINK_HELLO_INVALID', 'a link to ourselves');
+    const peer = this.#o.directory.get(nodeIdToText(asNodeId(Uint8Array.from(claim.nodeId))));
+    if (peer?.status === 'blocked') throw new LiaisonError('LIAISON_ERR_PEER_BLOCKED');
+    if (mode === 'paired' && peer === null) throw new LiaisonError('LIAISON_ERR_PEER_UNKNOWN');
+    if (peer !== null && !equalBytes(peer.identityKey, claim.identityKey)) {
+      throw new LiaisonError(
+        'LIAISON_ERR_LINK_HELLO_INVALID',
+        'identity key differs from the pinned one',
+      );
+    }
   }
 
   /** Responder's check of an initiator hello (before it answers). */
@@ -343,11 +396,22 @@ export class LinkManager {
     if (rec.serial === peer.keyRecordSerial && !equalBytes(rec.dhKey.bytes, peer.dhKey)) {
       throw new LiaisonError('LIAISON_ERR_LINK_HELLO_INVALID', 'two key records with one serial');
     }
+  }
+
+  /**
+   * What a verified hello changes about a pinned peer: a newer key record, a new address. Applied
+   * only once the handshake is complete (READY received or sent), never on message 1: a replayed
+   * message 1 must not change anything.
+   */
+  #applyHello(peerId: string, hello: Hello): void {
+    const peer = this.#o.directory.get(peerId);
+    if (peer === null || peer.status !== 'paired') return;
+    const rec = hello.identity.keyRecord;
     if (rec.serial > peer.keyRecordSerial) this.#o.directory.peerKeyRecord(peer.nodeId, rec);
-    // A peer that moved (a new port after a restart) says so in its hello; the hello is
-    // authenticated by the handshake, so the new address replaces the stored one.
-    if (hello.address !== null && hello.address !== peer.address)
+    // A peer that moved (a new port after a restart) says so in its authenticated hello.
+    if (hello.address !== null && hello.address !== peer.address && isLinkAddress(hello.address)) {
       this.#o.directory.peerAddress(peer.nodeId, hello.address);
+    }
   }
 
   #scheduleDial(peerId: string, delayMs: number): void {
@@ -389,6 +453,7 @@ export class LinkManager {
         },
       });
       d.dialing = false;
+      this.#applyHello(peerId, est.hello);
       this.#established(peerId, est.ws, est.transport, est.pending, true, 'paired');
     } catch (err) {
       d.dialing = false;
@@ -427,6 +492,13 @@ export class LinkManager {
         onClose: (l, reason) => this.#onClose(l, reason),
       },
     });
+    // The peer may have been blocked or unpaired while this handshake was in flight: the check at
+    // message 1 is not enough, so ask again now that the link would come up.
+    const now = this.#o.directory.get(peerId);
+    if (now === null || now.status !== 'paired') {
+      link.close(now === null ? 'UNPAIRED' : 'LIAISON_ERR_PEER_BLOCKED');
+      return;
+    }
     const existing = this.#links.get(peerId);
     if (existing !== undefined && existing.isOpen) {
       // Simultaneous links: keep the one initiated by the node with the smaller node ID. Both

@@ -26,6 +26,8 @@ import {
 } from '../constants.ts';
 
 const EMPTY = new Uint8Array(0);
+/** Messages kept until start(); a link that is never started (a collapsed duplicate) is cut. */
+const MAX_PENDING_MESSAGES = 256;
 const DATA_TYPE = Uint8Array.of(FRAME.DATA);
 
 function checkedBody(body: Uint8Array): Uint8Array {
@@ -133,8 +135,9 @@ export class PeerLink {
     ws.removeAllListeners('message');
     ws.on('message', (data, isBinary) => {
       // Until start(), keep messages in order; afterwards handle them as they come.
-      if (!this.#started) this.#pending.push(data as Buffer);
-      else this.#onMessage(data as Buffer, isBinary);
+      if (this.#started) this.#onMessage(data as Buffer, isBinary);
+      else if (this.#pending.length >= MAX_PENDING_MESSAGES) ws.terminate();
+      else this.#pending.push(data as Buffer);
     });
     ws.on('close', (code) =>
       this.#finish(code === 1000 || code === 1001 ? 'PEER_CLOSED' : `PEER_CLOSED_${code}`),
@@ -247,6 +250,9 @@ export class PeerLink {
     this.#lastHeard = this.#clock.now();
     switch (frame.type) {
       case 'PING':
+        // A peer that pings and never reads would grow our send queue: the bound applies here too.
+        if (this.#ws.bufferedAmount > this.#limits.maxSendQueueBytes)
+          return this.close('LIAISON_ERR_LINK_OVERLOADED');
         this.#sendRaw({ type: 'PONG', nonce: frame.nonce });
         return;
       case 'PONG':

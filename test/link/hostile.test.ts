@@ -54,12 +54,12 @@ function attacker(): LocalIdentity {
   return createLocalIdentity(randomBytes(32), randomBytes(32), Date.now());
 }
 
-function selfOf(id: LocalIdentity): LinkSelf {
-  return { identity: id, rotations: [], name: 'attacker', address: null };
+function selfOf(id: LocalIdentity, address: string | null = null): LinkSelf {
+  return { identity: id, rotations: [], name: 'attacker', address };
 }
 
-/** A valid IK first message from `id` to `target` (whose static key is `rs`). */
-function ikFirstMessage(id: LocalIdentity, rs: Uint8Array): Uint8Array {
+/** The initiator side of an IK handshake, kept so a test can finish (or not) by hand. */
+function ikStart(id: LocalIdentity, rs: Uint8Array, address: string | null = null) {
   const hs = new HandshakeState({
     pattern: 'IK',
     initiator: true,
@@ -67,11 +67,25 @@ function ikFirstMessage(id: LocalIdentity, rs: Uint8Array): Uint8Array {
     s: id.dhKey,
     rs,
   });
-  return encodeFirstMessage({
+  const first = encodeFirstMessage({
     mode: 'paired',
     invitationId: null,
-    noise: hs.writeMessage(helloOf(selfOf(id))),
+    noise: hs.writeMessage(helloOf(selfOf(id, address))),
   });
+  return { hs, first };
+}
+
+/** A valid IK first message from `id` to `target` (whose static key is `rs`). */
+function ikFirstMessage(
+  id: LocalIdentity,
+  rs: Uint8Array,
+  address: string | null = null,
+): Uint8Array {
+  return ikStart(id, rs, address).first;
+}
+
+function nextMessage(ws: WebSocket): Promise<Uint8Array> {
+  return new Promise((resolve) => ws.once('message', (d) => resolve(new Uint8Array(d as Buffer))));
 }
 
 t.test('hostile peers', async (t) => {
@@ -161,6 +175,59 @@ t.test('hostile peers', async (t) => {
       t.equal(await closed(ws), 4008, `replay ${i + 1} times out`);
     }
     t.equal(target.logged('link up').length, linksBefore, 'no link came up');
+  });
+
+  await t.test(
+    'a replayed or unfinished message 1 changes nothing the peer record says',
+    async (t) => {
+      // Mallory (paired) starts a handshake announcing a new address and never confirms it.
+      const ws = await open(target);
+      ws.send(ikFirstMessage(mallory, targetStatic, 'ws://127.0.0.1:9/probe'));
+      t.equal(await closed(ws), 4008, 'no READY: timed out');
+      const peers = (await target.api('GET', '/v1/peers')).body.peers as {
+        nodeId: string;
+        address: string | null;
+      }[];
+      t.ok(peers.length >= 2, 'the listing has the peers');
+      t.notOk(
+        peers.some((p) => p.address === 'ws://127.0.0.1:9/probe'),
+        'the unconfirmed address was not stored',
+      );
+    },
+  );
+
+  await t.test('a block that lands while a handshake is in flight wins', async (t) => {
+    const ws = await open(target);
+    const { hs, first } = ikStart(mallory, targetStatic);
+    ws.send(first);
+    hs.readMessage(await nextMessage(ws)); // message 2: the target has answered
+    const mallorysId = (await target.api('GET', '/v1/peers')).body.peers as {
+      nodeId: string;
+      name: string;
+    }[];
+    const id = mallorysId.find((p) => p.name === 'attacker')!.nodeId;
+    t.equal(
+      (await target.api('POST', `/v1/peers/${id}/block`)).status,
+      200,
+      'the operator blocks mallory now',
+    );
+    ws.send(hs.result.send.encryptWithAd(new Uint8Array(0), encodeFrame({ type: 'READY' })));
+    t.equal(await closed(ws), 4003, 'closed as blocked instead of coming up');
+    t.notOk(
+      await target
+        .api('GET', '/v1/peers')
+        .then((r) =>
+          (r.body.peers as { nodeId: string; link: string }[]).some(
+            (p) => p.nodeId === id && p.link === 'up',
+          ),
+        ),
+      'no link',
+    );
+    t.equal(
+      (await target.api('POST', `/v1/peers/${id}/unblock`)).status,
+      200,
+      'unblocked for the tests that follow',
+    );
   });
 
   const established = (): Promise<Established> =>
