@@ -50,6 +50,34 @@ export async function initCrypto(): Promise<void> {
  * probed against the wrapper at start-up; if libsodium's internals ever differ, we fall back to
  * the wrapper and lose only speed.
  */
+/** libsodium's AEAD exports as compiled: pointers, and 64-bit lengths split into two halves. */
+type AeadEncryptExport = (
+  c: number,
+  cLenP: number,
+  m: number,
+  mLenLo: number,
+  mLenHi: number,
+  ad: number,
+  adLenLo: number,
+  adLenHi: number,
+  nsec: number,
+  npub: number,
+  k: number,
+) => number;
+type AeadDecryptExport = (
+  m: number,
+  mLenP: number,
+  nsec: number,
+  c: number,
+  cLenLo: number,
+  cLenHi: number,
+  ad: number,
+  adLenLo: number,
+  adLenHi: number,
+  npub: number,
+  k: number,
+) => number;
+
 interface SodiumModule {
   HEAPU8: Uint8Array;
   _malloc(n: number): number;
@@ -63,58 +91,10 @@ interface SodiumModule {
     key: number,
     keyLen: number,
   ): number;
-  _crypto_aead_xchacha20poly1305_ietf_encrypt(
-    c: number,
-    cLenP: number,
-    m: number,
-    mLenLo: number,
-    mLenHi: number,
-    ad: number,
-    adLenLo: number,
-    adLenHi: number,
-    nsec: number,
-    npub: number,
-    k: number,
-  ): number;
-  _crypto_aead_xchacha20poly1305_ietf_decrypt(
-    m: number,
-    mLenP: number,
-    nsec: number,
-    c: number,
-    cLenLo: number,
-    cLenHi: number,
-    ad: number,
-    adLenLo: number,
-    adLenHi: number,
-    npub: number,
-    k: number,
-  ): number;
-  _crypto_aead_chacha20poly1305_ietf_encrypt(
-    c: number,
-    cLenP: number,
-    m: number,
-    mLenLo: number,
-    mLenHi: number,
-    ad: number,
-    adLenLo: number,
-    adLenHi: number,
-    nsec: number,
-    npub: number,
-    k: number,
-  ): number;
-  _crypto_aead_chacha20poly1305_ietf_decrypt(
-    m: number,
-    mLenP: number,
-    nsec: number,
-    c: number,
-    cLenLo: number,
-    cLenHi: number,
-    ad: number,
-    adLenLo: number,
-    adLenHi: number,
-    npub: number,
-    k: number,
-  ): number;
+  _crypto_aead_xchacha20poly1305_ietf_encrypt: AeadEncryptExport;
+  _crypto_aead_xchacha20poly1305_ietf_decrypt: AeadDecryptExport;
+  _crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncryptExport;
+  _crypto_aead_chacha20poly1305_ietf_decrypt: AeadDecryptExport;
 }
 
 class DirectSodium {
