@@ -114,6 +114,34 @@ export const MAX_PEER_PORT_CONNECTIONS = 1024;
 /** A peer-port HTTP request (the upgrade) must arrive whole within this. */
 export const UPGRADE_REQUEST_TIMEOUT_MS = 5000;
 
+/** Handshake refusals logged individually per second; the rest are counted and summarised. */
+export const REFUSAL_LOG_PER_SECOND = 20;
+
+/** A per-second budget of log lines, reporting how many were suppressed in the last window. */
+class LogBudget {
+  #windowStart = 0;
+  #used = 0;
+  #suppressed = 0;
+  constructor(
+    private readonly perSecond: number,
+    private readonly onSuppressed: (count: number) => void,
+  ) {}
+  allow(now: number): boolean {
+    if (now - this.#windowStart >= 1000) {
+      if (this.#suppressed > 0) this.onSuppressed(this.#suppressed);
+      this.#windowStart = now;
+      this.#used = 0;
+      this.#suppressed = 0;
+    }
+    if (this.#used < this.perSecond) {
+      this.#used += 1;
+      return true;
+    }
+    this.#suppressed += 1;
+    return false;
+  }
+}
+
 /** How often contact with a peer is written to its record ("last seen"). */
 export const TOUCH_INTERVAL_MS = 10_000;
 
@@ -135,6 +163,12 @@ export class LinkManager {
   readonly #pendingByAddress = new Map<string, number>();
   #overloadRefused = 0;
   #overloadLoggedAt = 0;
+  readonly #refusalLog = new LogBudget(REFUSAL_LOG_PER_SECOND, (suppressed) =>
+    this.#o.log.warn(
+      { code: 'LIAISON_ERR_LINK_OVERLOADED', suppressed },
+      'inbound handshake refusals not logged individually',
+    ),
+  );
 
   constructor(o: LinkManagerOptions) {
     this.#o = o;
@@ -335,7 +369,11 @@ export class LinkManager {
       },
       (err: unknown) => {
         release();
-        this.#o.log.warn({ remote, code: codeOf(err) }, 'inbound handshake refused');
+        // Each refusal is logged with its code, up to a budget per second; beyond it a flood is
+        // summarised once a second instead of writing a line per attempt.
+        if (this.#refusalLog.allow(this.#o.clock.now())) {
+          this.#o.log.warn({ remote, code: codeOf(err) }, 'inbound handshake refused');
+        }
       },
     );
   }

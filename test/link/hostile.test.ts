@@ -291,6 +291,27 @@ t.test('hostile peers', async (t) => {
     await Promise.all(sockets.filter((s) => s.readyState === WebSocket.OPEN).map((s) => closed(s)));
   });
 
+  await t.test('a burst of bad handshakes does not become a burst of log lines', async (t) => {
+    const before = target.logged('inbound handshake refused').length;
+    const burst = 60;
+    for (let i = 0; i < burst; i++) {
+      const ws = await open(target);
+      ws.send(Uint8Array.of(0x7e, 1, 2, 3));
+      await closed(ws);
+    }
+    await c
+      .waitFor(
+        () =>
+          target.logged('inbound handshake refusals not logged individually').length > 0 ||
+          target.logged('inbound handshake refused').length - before >= burst,
+        'refusals logged',
+        5000,
+      )
+      .catch(() => undefined);
+    const lines = target.logged('inbound handshake refused').length - before;
+    t.ok(lines < burst, `${lines} individual lines for ${burst} refusals`);
+  });
+
   await t.test('through all of it, the good peer kept its link and the API answered', async (t) => {
     await new Promise((r) => setTimeout(r, 200));
     t.equal(target.crash, null, 'the target never crashed');
