@@ -89,6 +89,35 @@ function handOver(ws: WebSocket): void {
   ws.on('error', () => ws.terminate());
 }
 
+/**
+ * One try per handshake: the first failure (or the timeout) refuses the socket and rejects; after
+ * success or failure nothing else settles it.
+ */
+function oneTry(ws: WebSocket, timeoutMs: number, reject: (err: LiaisonError) => void) {
+  let settled = false;
+  const timer = setTimeout(
+    () => state.fail(new LiaisonError('LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT')),
+    timeoutMs,
+  );
+  timer.unref();
+  const state = {
+    get settled(): boolean {
+      return settled;
+    },
+    fail(err: unknown): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(refuse(ws, err));
+    },
+    succeed(): void {
+      settled = true;
+      clearTimeout(timer);
+    },
+  };
+  return state;
+}
+
 /** Closes a socket for `reason` (an error code) and returns the error to throw. */
 function refuse(ws: WebSocket, err: unknown): LiaisonError {
   const e = isLiaisonError(err)
@@ -128,18 +157,8 @@ export function dial(o: DialOptions): Promise<Established> {
       perMessageDeflate: false,
       ...(o.tls?.ca === undefined ? {} : { ca: o.tls.ca }),
     });
-    let settled = false;
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(refuse(ws, err));
-    };
-    const timer = setTimeout(
-      () => fail(new LiaisonError('LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT')),
-      o.timeoutMs,
-    );
-    timer.unref();
+    const once = oneTry(ws, o.timeoutMs, reject);
+    const fail = once.fail;
     const hs = new HandshakeState({
       pattern: o.mode === 'paired' ? 'IK' : 'IKpsk2',
       initiator: true,
@@ -179,8 +198,7 @@ export function dial(o: DialOptions): Promise<Established> {
         o.verify(hello);
         const transport = hs.result;
         ws.send(transport.send.encryptWithAd(EMPTY, encodeFrame({ type: 'READY' })));
-        settled = true;
-        clearTimeout(timer);
+        once.succeed();
         handOver(ws);
         resolve({ ws, transport, hello, pending: [] });
       } catch (err) {
@@ -221,18 +239,8 @@ export interface Responded extends Established {
 /** Runs the responder side on an accepted WebSocket. Resolves once READY has arrived. */
 export function respond(ws: WebSocket, o: RespondOptions): Promise<Responded> {
   return new Promise((resolve, reject) => {
-    let settled = false;
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(refuse(ws, err));
-    };
-    const timer = setTimeout(
-      () => fail(new LiaisonError('LIAISON_ERR_LINK_HANDSHAKE_TIMEOUT')),
-      o.timeoutMs,
-    );
-    timer.unref();
+    const once = oneTry(ws, o.timeoutMs, reject);
+    const fail = once.fail;
     ws.on('error', (err) => fail(new LiaisonError('LIAISON_ERR_LINK_CLOSED', err.message)));
     ws.on('close', () =>
       fail(new LiaisonError('LIAISON_ERR_LINK_CLOSED', 'closed during handshake')),
@@ -253,7 +261,7 @@ export function respond(ws: WebSocket, o: RespondOptions): Promise<Responded> {
         else pending.push(buf);
         return;
       }
-      if (settled) return;
+      if (once.settled) return;
       try {
         if (!isBinary) throw new LiaisonError('LIAISON_ERR_LINK_FRAME_INVALID', 'text message');
         if (step === 'first') {
@@ -271,8 +279,7 @@ export function respond(ws: WebSocket, o: RespondOptions): Promise<Responded> {
             `expected READY, got ${frame.type}`,
           );
         step = 'done';
-        settled = true;
-        clearTimeout(timer);
+        once.succeed();
         handOver(ws);
         resolve({
           ws,

@@ -21,3 +21,22 @@ export function rejects(t: Asserts, fn: () => unknown, code: ErrorCode, label: s
     t.equal(err.code, code, label);
   }
 }
+
+/** The asynchronous form of `rejects`: `p` must reject with a LiaisonError of exactly `code`. */
+export async function rejectsAsync(
+  t: Asserts,
+  p: Promise<unknown>,
+  code: ErrorCode,
+  label: string,
+): Promise<void> {
+  try {
+    await p;
+    t.fail(`${label}: accepted, expected ${code}`);
+  } catch (err) {
+    if (!isLiaisonError(err)) {
+      t.fail(`${label}: threw a non-Liaison error: ${String(err)}`);
+      return;
+    }
+    t.equal(err.code, code, label);
+  }
+}

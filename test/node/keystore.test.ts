@@ -34,7 +34,7 @@ import {
   rotateStaticKey,
 } from '../../node/keystore.ts';
 import { alice, identity, payload, seal, T0, TestView } from '../helpers/fixtures.ts';
-import type { Asserts } from '../helpers/assert.ts';
+import { rejectsAsync } from '../helpers/assert.ts';
 
 await initCrypto();
 
@@ -53,25 +53,6 @@ async function newStore(t: Test): Promise<{ dir: string; file: string; id: Local
   const dir = await tempDir(t);
   const id = await createKeystore(dir, PASS, T0, FAST);
   return { dir, file: path.join(dir, KEYSTORE_FILE), id };
-}
-
-/** Asserts that `p` rejects with a LiaisonError of exactly `code`. */
-async function rejectsWith(
-  t: Asserts,
-  p: Promise<unknown>,
-  code: ErrorCode,
-  label: string,
-): Promise<void> {
-  try {
-    await p;
-    t.fail(`${label}: accepted, expected ${code}`);
-  } catch (err) {
-    if (!isLiaisonError(err)) {
-      t.fail(`${label}: threw a non-Liaison error: ${String(err)}`);
-      return;
-    }
-    t.equal(err.code, code, label);
-  }
 }
 
 async function mode(file: string): Promise<number> {
@@ -214,15 +195,15 @@ t.test('each write draws a fresh salt and nonce', async (t) => {
 t.test('a wrong passphrase opens nothing and changes nothing', async (t) => {
   const { dir, file } = await newStore(t);
   const bytes = await readFile(file);
-  await rejectsWith(t, openKeystore(dir, OTHER), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'open');
-  await rejectsWith(t, openKeystore(dir, ''), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'empty');
-  await rejectsWith(
+  await rejectsAsync(t, openKeystore(dir, OTHER), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'open');
+  await rejectsAsync(t, openKeystore(dir, ''), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'empty');
+  await rejectsAsync(
     t,
     rotateStaticKey(dir, OTHER, T0 + 1, FAST),
     'LIAISON_ERR_KEYSTORE_PASSPHRASE',
     'rotate',
   );
-  await rejectsWith(
+  await rejectsAsync(
     t,
     changePassphrase(dir, OTHER, 'a brand new passphrase', FAST),
     'LIAISON_ERR_KEYSTORE_PASSPHRASE',
@@ -240,7 +221,7 @@ t.test('a keystore readable or writable by others is refused', { skip: !posix },
   const { dir, file } = await newStore(t);
   for (const m of [0o644, 0o640, 0o604, 0o620, 0o602, 0o660]) {
     await chmod(file, m);
-    await rejectsWith(
+    await rejectsAsync(
       t,
       openKeystore(dir, PASS),
       'LIAISON_ERR_KEYSTORE_PERMISSIONS',
@@ -322,7 +303,7 @@ t.test('tampering is detected with the right code', async (t) => {
   ];
   for (const [label, json, code] of cases) {
     await writeJson(file, json);
-    await rejectsWith(t, openKeystore(dir, PASS), code, label);
+    await rejectsAsync(t, openKeystore(dir, PASS), code, label);
   }
   for (const [label, text] of [
     ['empty file', ''],
@@ -331,7 +312,7 @@ t.test('tampering is detected with the right code', async (t) => {
     ['too large', JSON.stringify(good) + ' '.repeat(65 * 1024)],
   ]) {
     await writeFile(file, text!, { mode: 0o600 });
-    await rejectsWith(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', label!);
+    await rejectsAsync(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', label!);
   }
   await writeJson(file, good);
   t.ok(await openKeystore(dir, PASS), 'the untouched file still opens');
@@ -345,7 +326,7 @@ t.test('absurd KDF costs are refused before any derivation', async (t) => {
   for (const memLimit of [2 ** 40, 2 ** 31, 2 ** 30 + 1024]) {
     await writeJson(file, { ...good, kdf: { ...good.kdf, memLimit } });
     const start = performance.now();
-    await rejectsWith(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', `${memLimit}`);
+    await rejectsAsync(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', `${memLimit}`);
     t.ok(performance.now() - start < 1000, 'refused at once');
   }
 });
@@ -381,7 +362,7 @@ t.test('a plaintext that authenticates but is malformed is corrupt', async (t) =
   ];
   for (const [label, plain] of cases) {
     await writeJson(file, withPlaintext(good, plain));
-    await rejectsWith(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', label);
+    await rejectsAsync(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_CORRUPT', label);
   }
   await writeJson(file, withPlaintext(good, encodePlain({ ...base, previous: [extra] })));
   const opened = await openKeystore(dir, PASS);
@@ -390,14 +371,14 @@ t.test('a plaintext that authenticates but is malformed is corrupt', async (t) =
 
 t.test('a missing keystore says so', async (t) => {
   const dir = await tempDir(t);
-  await rejectsWith(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_MISSING', 'empty dir');
-  await rejectsWith(
+  await rejectsAsync(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_MISSING', 'empty dir');
+  await rejectsAsync(
     t,
     openKeystore(path.join(dir, 'nope'), PASS),
     'LIAISON_ERR_KEYSTORE_MISSING',
     'no dir',
   );
-  await rejectsWith(
+  await rejectsAsync(
     t,
     rotateStaticKey(dir, PASS, T0, FAST),
     'LIAISON_ERR_KEYSTORE_MISSING',
@@ -408,7 +389,12 @@ t.test('a missing keystore says so', async (t) => {
 t.test('an existing keystore is never overwritten', async (t) => {
   const { dir, file } = await newStore(t);
   const bytes = await readFile(file);
-  await rejectsWith(t, createKeystore(dir, PASS, T0, FAST), 'LIAISON_ERR_KEYSTORE_EXISTS', 'again');
+  await rejectsAsync(
+    t,
+    createKeystore(dir, PASS, T0, FAST),
+    'LIAISON_ERR_KEYSTORE_EXISTS',
+    'again',
+  );
   t.ok((await readFile(file)).equals(bytes), 'file unchanged');
 
   const race = await tempDir(t);
@@ -435,7 +421,7 @@ t.test('a short or empty passphrase is refused', async (t) => {
       if (isLiaisonError(err)) t.equal(err.detail?.field, 'passphrase');
     }
   }
-  await rejectsWith(
+  await rejectsAsync(
     t,
     createKeystore(dir, 'ab\ud800cdefghijkl', T0, FAST),
     'LIAISON_ERR_ARGUMENT',
@@ -448,15 +434,15 @@ t.test('a short or empty passphrase is refused', async (t) => {
 
 t.test('bad arguments are refused before anything is written', async (t) => {
   const dir = await tempDir(t);
-  await rejectsWith(t, createKeystore(dir, PASS, -1, FAST), 'LIAISON_ERR_ARGUMENT', 'now < 0');
-  await rejectsWith(t, createKeystore(dir, PASS, 1.5, FAST), 'LIAISON_ERR_ARGUMENT', 'now 1.5');
-  await rejectsWith(
+  await rejectsAsync(t, createKeystore(dir, PASS, -1, FAST), 'LIAISON_ERR_ARGUMENT', 'now < 0');
+  await rejectsAsync(t, createKeystore(dir, PASS, 1.5, FAST), 'LIAISON_ERR_ARGUMENT', 'now 1.5');
+  await rejectsAsync(
     t,
     createKeystore(dir, PASS, T0, { params: { opsLimit: 1, memLimit: 2 ** 31 } }),
     'LIAISON_ERR_ARGUMENT',
     'params above the ceiling',
   );
-  await rejectsWith(
+  await rejectsAsync(
     t,
     createKeystore(dir, PASS, T0, { params: { opsLimit: 0, memLimit: 8192 } }),
     'LIAISON_ERR_ARGUMENT',
@@ -521,7 +507,7 @@ t.test('previous static keys are capped, newest first', async (t) => {
 t.test('changing the passphrase', async (t) => {
   const { dir, file, id } = await newStore(t);
   const next = 'a brand new passphrase';
-  await rejectsWith(
+  await rejectsAsync(
     t,
     changePassphrase(dir, PASS, 'too short', FAST),
     'LIAISON_ERR_ARGUMENT',
@@ -529,7 +515,7 @@ t.test('changing the passphrase', async (t) => {
   );
   await changePassphrase(dir, PASS, next, FAST);
   if (posix) t.equal(await mode(file), 0o600, 'mode 0600 after the change');
-  await rejectsWith(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'old');
+  await rejectsAsync(t, openKeystore(dir, PASS), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'old');
   sameIdentity(t, await openKeystore(dir, next), id);
   t.same(await readdir(dir), [KEYSTORE_FILE], 'no temporary file left behind');
 });
@@ -548,6 +534,6 @@ t.test('a stolen copy of the data directory yields no key bytes', async (t) => {
     t.notOk(text.includes(buf.toString('base64').slice(0, 40)), `secret ${i}: base64 absent`);
   }
   for (const guess of ['', 'password1234', OTHER]) {
-    await rejectsWith(t, openKeystore(stolen, guess), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'guess');
+    await rejectsAsync(t, openKeystore(stolen, guess), 'LIAISON_ERR_KEYSTORE_PASSPHRASE', 'guess');
   }
 });
