@@ -4,74 +4,10 @@
  * token) and print what the API answered; errors keep their codes.
  */
 import { parseArgs } from 'node:util';
-import { ERRORS, LiaisonError } from '../protocol/index.ts';
-import type { ErrorCode } from '../protocol/index.ts';
-import { loadConfig } from '../node/config.ts';
-import type { ConfigInput } from '../node/config.ts';
-import { readApiToken, readRuntime } from '../node/node.ts';
-import { NODE_FLAGS } from './node-verbs.ts';
+import { LiaisonError } from '../protocol/index.ts';
+import { call, CLIENT_FLAGS, target } from './client.ts';
 
 type Json = Record<string, unknown>;
-
-interface Target {
-  readonly base: string;
-  readonly token: string;
-}
-
-function target(values: { 'data-dir'?: string; 'api-port'?: string; 'api-host'?: string }): Target {
-  const flags: ConfigInput = {};
-  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
-  if (values['api-port'] !== undefined) flags.apiPort = values['api-port'];
-  if (values['api-host'] !== undefined) flags.apiHost = values['api-host'];
-  const config = loadConfig(flags);
-  // An explicit --api-port wins; else the port the running node bound (it may be ephemeral).
-  const runtime = values['api-port'] === undefined ? readRuntime(config.dataDir) : null;
-  const apiHost = runtime?.apiHost ?? config.api.host;
-  const host = apiHost.includes(':') ? `[${apiHost}]` : apiHost;
-  return {
-    base: `http://${host}:${runtime?.apiPort ?? config.api.port}`,
-    token: readApiToken(config.dataDir),
-  };
-}
-
-async function call(t: Target, method: string, path: string, body?: Json): Promise<Json> {
-  let res: Response;
-  try {
-    res = await fetch(t.base + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${t.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  } catch (err) {
-    throw new LiaisonError(
-      'LIAISON_ERR_LINK_CLOSED',
-      `cannot reach the node's API at ${t.base}: is it running? (${(err as Error).message})`,
-    );
-  }
-  const json = (await res.json().catch(() => ({}))) as Json;
-  if (!res.ok) {
-    const e = (json.error ?? {}) as { code?: string; message?: string };
-    // Keep the node's code; a code this CLI does not know (a newer node) becomes INTERNAL with
-    // the original in the text. The node's message already starts with the code's base text.
-    const known = typeof e.code === 'string' && e.code in ERRORS;
-    const code = (known ? e.code : 'LIAISON_ERR_INTERNAL') as ErrorCode;
-    const base = ERRORS[code].message;
-    const message = e.message ?? `HTTP ${res.status}`;
-    const rest =
-      message === base
-        ? undefined
-        : message.startsWith(`${base}: `)
-          ? message.slice(base.length + 2)
-          : known
-            ? message
-            : `${e.code}: ${message}`;
-    throw new LiaisonError(code, rest);
-  }
-  return json;
-}
 
 export const API_VERBS = ['info', 'invite', 'accept', 'peers', 'keys'] as const;
 
@@ -123,8 +59,7 @@ export async function apiVerb(
     args,
     allowPositionals: true,
     options: {
-      ...NODE_FLAGS,
-      json: { type: 'boolean', default: false },
+      ...CLIENT_FLAGS,
       label: { type: 'string' },
       ttl: { type: 'string' },
     },

@@ -10,6 +10,7 @@ import { initCrypto, isLiaisonError } from '../protocol/index.ts';
 import { API_VERBS, apiVerb, UsageError } from './api-verbs.ts';
 import { runDemo } from './demo.ts';
 import { inspect } from './inspect.ts';
+import { MESSAGE_VERBS, messageVerb } from './message-verbs.ts';
 import { init, start } from './node-verbs.ts';
 
 const USAGE = `liaison: secure federated messaging for judicial and law-enforcement cooperation
@@ -28,6 +29,19 @@ Usage:
   liaison accept INVITATION    pair with the node that issued INVITATION
   liaison peers [list | unpair NODE | block NODE | unblock NODE]
   liaison keys rotate          new static key, certified and announced to connected peers
+  liaison send --to NODE[:MAILBOX] --subject S [--body B | --body-file F] [--priority P]
+               [--handling H] [--ttl SECONDS] [--case REF] [--language TAG] [--reply-to ID]
+                               sign, encrypt and queue a message (officer token)
+  liaison inbox [--unread] [--from NODE] [--mailbox M] [--limit N] [--before CURSOR]
+  liaison outbox [--limit N] [--before CURSOR]
+  liaison show MESSAGE         decrypt and print a message (officer; recorded in the audit log)
+  liaison status MESSAGE       delivery status per recipient
+  liaison ack MESSAGE          acknowledge a received message to its sender (officer)
+  liaison events [--after ID] [--count N]
+                               follow what happens (messages, statuses, peers)
+  liaison users [list | add NAME ROLE | remove NAME]      roles: officer, auditor, admin
+  liaison tokens [list [USER] | issue USER [--label L] [--ttl S] | revoke ID]
+                               API verbs use LIAISON_TOKEN, --token-file F, or the admin token
   liaison demo                 walk through the protocol: three authorities exchange a signed,
                                end-to-end encrypted preservation request, receipts, and attacks
   liaison inspect [FILE]       decode an envelope, receipt, key record or key rotation (hex or
@@ -82,6 +96,12 @@ async function main(argv: string[]): Promise<void> {
       await start(rest);
       return;
     default:
+      if ((MESSAGE_VERBS as readonly string[]).includes(verb)) {
+        await messageVerb(verb as (typeof MESSAGE_VERBS)[number], rest, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
+        return;
+      }
       if ((API_VERBS as readonly string[]).includes(verb)) {
         await apiVerb(verb as (typeof API_VERBS)[number], rest, (line) =>
           process.stdout.write(`${line}\n`),

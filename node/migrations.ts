@@ -18,7 +18,7 @@ export interface Migration {
   /** Short kebab-case name, recorded with the version; it must never change once released. */
   readonly name: string;
   /** Runs inside the runner's transaction; must not start its own or change PRAGMA foreign_keys. */
-  readonly up: (db: Database) => void;
+  readonly up: (db: Database, now: number) => void;
 }
 
 /**
@@ -76,6 +76,126 @@ CREATE TABLE meta (
 ) STRICT;
 `;
 
+/**
+ * v2: delivery, users and the audit log. Node IDs as text (54 chars), message IDs 16 bytes,
+ * hashes 32 bytes; the sealed content key is nonce (24) ‖ XChaCha20-Poly1305(32-byte key) = 72.
+ * Rows referring to peers carry the node ID without a foreign key: unpairing a peer must not
+ * erase the record of what was exchanged with it.
+ */
+const V2_DELIVERY_SCHEMA = `
+CREATE TABLE users (
+  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+  role TEXT NOT NULL CHECK (role IN ('officer', 'auditor', 'admin')),
+  created_at INTEGER NOT NULL CHECK (created_at >= 0)
+) STRICT;
+
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY CHECK (length(id) = 16),
+  user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+  label TEXT NOT NULL,
+  created_at INTEGER NOT NULL CHECK (created_at >= 0),
+  expires_at INTEGER CHECK (expires_at >= created_at),
+  revoked_at INTEGER CHECK (revoked_at >= 0),
+  last_used_at INTEGER CHECK (last_used_at >= 0)
+) STRICT;
+
+CREATE TABLE messages (
+  row_id INTEGER PRIMARY KEY,
+  direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+  sender TEXT NOT NULL CHECK (length(sender) = 54),
+  message_id BLOB NOT NULL CHECK (length(message_id) = 16),
+  kind TEXT NOT NULL CHECK (kind IN ('message', 'ack', 'case-event')),
+  priority TEXT NOT NULL CHECK (priority IN ('routine', 'urgent', 'emergency')),
+  handling TEXT NOT NULL CHECK (handling IN ('H0', 'H1', 'H2', 'H3')),
+  author TEXT NOT NULL,
+  created_at INTEGER NOT NULL CHECK (created_at >= 0),
+  expires_at INTEGER NOT NULL CHECK (expires_at > created_at),
+  ref BLOB CHECK (ref IS NULL OR length(ref) = 16),
+  envelope BLOB NOT NULL,
+  envelope_hash BLOB NOT NULL CHECK (length(envelope_hash) = 32),
+  sealed_key BLOB CHECK (sealed_key IS NULL OR length(sealed_key) = 72),
+  log_index INTEGER NOT NULL CHECK (log_index >= 0),
+  stored_at INTEGER NOT NULL CHECK (stored_at >= 0),
+  mailbox TEXT,
+  sequence INTEGER CHECK (sequence >= 1),
+  gap_from INTEGER,
+  gap_to INTEGER,
+  read_at INTEGER,
+  read_by TEXT,
+  acked_at INTEGER,
+  acked_by TEXT,
+  UNIQUE (sender, message_id),
+  CHECK ((direction = 'in') = (sequence IS NOT NULL AND mailbox IS NOT NULL))
+) STRICT;
+
+CREATE INDEX messages_inbox ON messages (direction, row_id);
+
+CREATE TABLE receipts (
+  row_id INTEGER PRIMARY KEY,
+  direction TEXT NOT NULL CHECK (direction IN ('issued', 'received')),
+  peer TEXT NOT NULL CHECK (length(peer) = 54),
+  issued_at INTEGER NOT NULL CHECK (issued_at >= 0),
+  receipt BLOB NOT NULL,
+  receipt_hash BLOB NOT NULL CHECK (length(receipt_hash) = 32),
+  log_index INTEGER NOT NULL CHECK (log_index >= 0)
+) STRICT;
+
+CREATE TABLE deliveries (
+  message_row INTEGER NOT NULL REFERENCES messages(row_id),
+  peer TEXT NOT NULL CHECK (length(peer) = 54),
+  sequence INTEGER NOT NULL CHECK (sequence >= 1),
+  mailbox TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'acknowledged', 'expired', 'rejected')),
+  reason TEXT,
+  updated_at INTEGER NOT NULL CHECK (updated_at >= 0),
+  sent_at INTEGER,
+  delivered_at INTEGER,
+  acknowledged_at INTEGER,
+  receipt_row INTEGER REFERENCES receipts(row_id),
+  remote_log_index INTEGER CHECK (remote_log_index >= 0),
+  PRIMARY KEY (peer, sequence),
+  UNIQUE (message_row, peer)
+) STRICT;
+
+CREATE INDEX deliveries_pending ON deliveries (peer, sequence) WHERE status IN ('queued', 'sent');
+CREATE INDEX deliveries_open_expiry ON deliveries (status) WHERE status IN ('queued', 'sent');
+
+CREATE TABLE sequences (
+  peer TEXT PRIMARY KEY CHECK (length(peer) = 54),
+  last_out INTEGER NOT NULL DEFAULT 0 CHECK (last_out >= 0),
+  last_in INTEGER NOT NULL DEFAULT 0 CHECK (last_in >= 0)
+) STRICT;
+
+CREATE TABLE audit_log (
+  idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+  at INTEGER NOT NULL CHECK (at >= 0),
+  kind TEXT NOT NULL,
+  entry BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)
+) STRICT;
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL CHECK (at >= 0),
+  type TEXT NOT NULL,
+  data TEXT NOT NULL
+) STRICT;
+`;
+
+/** The v1 admin token (meta.api_token_hash, hex) becomes user 'admin''s first token. */
+function migrateAdminToken(db: Database, now: number): void {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'api_token_hash'").get() as
+    { value: string } | undefined;
+  db.prepare("INSERT INTO users (name, role, created_at) VALUES ('admin', 'admin', ?)").run(now);
+  if (row === undefined || !/^[0-9a-f]{64}$/.test(row.value)) return;
+  db.prepare(
+    `INSERT INTO api_tokens (id, user_name, token_hash, label, created_at)
+     VALUES (?, 'admin', ?, 'initial admin token', ?)`,
+  ).run(row.value.slice(0, 16), Buffer.from(row.value, 'hex'), now);
+  db.prepare("DELETE FROM meta WHERE key = 'api_token_hash'").run();
+}
+
 /** Every known migration, in order. Append only. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -83,6 +203,14 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'initial-schema',
     up: (db) => {
       db.exec(V1_INITIAL_SCHEMA);
+    },
+  },
+  {
+    version: 2,
+    name: 'delivery-users-audit',
+    up: (db, now) => {
+      db.exec(V2_DELIVERY_SCHEMA);
+      migrateAdminToken(db, now);
     },
   },
 ];
@@ -165,8 +293,9 @@ function applyOne(db: Database, m: Migration, clock: Clock): void {
   );
   const run = db.transaction(() => {
     if (done.get(m.version) !== undefined) return;
-    m.up(db);
-    record.run(m.version, m.name, clock.now());
+    const now = clock.now();
+    m.up(db, now);
+    record.run(m.version, m.name, now);
   });
   try {
     run.immediate();

@@ -9,16 +9,22 @@ import { readFileSync } from 'node:fs';
 import {
   ARGON2ID_MODERATE,
   ARGON2ID_TEST,
+  equalBytes,
   fingerprint,
   initCrypto,
+  isLiaisonError,
   LiaisonError,
+  nodeIdFromText,
   nodeIdToText,
   randomBytes,
   toBase32,
-  toHex,
 } from '../protocol/index.ts';
 import type { LocalIdentity } from '../protocol/index.ts';
-import { buildApi, hashToken, API_TOKEN_PREFIX, tokenHashFromHex } from './api.ts';
+import { buildApi } from './api/build.ts';
+import { AuditLog } from './audit-log.ts';
+import { Delivery } from './delivery.ts';
+import { EventLog } from './events.ts';
+import { API_TOKEN_PREFIX, hashToken, Users } from './users.ts';
 import type { Clock } from './clock.ts';
 import { CONFIG_FILE } from './config.ts';
 import type { NodeConfig } from './config.ts';
@@ -35,7 +41,6 @@ export const DATABASE_FILE = 'liaison.db';
 export const API_TOKEN_FILE = 'api-token';
 /** Written while the node runs: pid and bound ports, so local tools find an ephemeral API port. */
 export const RUNTIME_FILE = 'node.json';
-const TOKEN_HASH_META = 'api_token_hash';
 
 export interface InitOptions {
   readonly dataDir: string;
@@ -90,7 +95,12 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
   const token = API_TOKEN_PREFIX + toBase32(randomBytes(32));
   const store = Store.open(join(o.dataDir, DATABASE_FILE), o.clock);
   try {
-    store.setMeta(TOKEN_HASH_META, toHex(hashToken(token)));
+    // The schema migration created the 'admin' user; this is its first token.
+    new Users(store, new AuditLog(store.database), o.clock).addTokenHash(
+      'admin',
+      hashToken(token),
+      'initial admin token',
+    );
   } finally {
     store.close();
   }
@@ -188,17 +198,16 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   // The database holds pinned keys and invitation secrets: owner-only, whatever the umask was.
   for (const f of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`])
     await chmod(join(config.dataDir, f), 0o600).catch(() => undefined);
-  const tokenHex = store.getMeta(TOKEN_HASH_META);
-  if (tokenHex === null) {
-    store.close();
-    throw new LiaisonError(
-      'LIAISON_ERR_STORE_SCHEMA',
-      'no API token hash: was this data directory made by liaison init?',
-    );
-  }
   let address = config.peer.publicAddress;
   const self = (): LinkSelf => ({ identity, rotations: [], name: config.name, address });
-  const pairing = new Pairing(store, clock, self);
+  const audit = new AuditLog(store.database);
+  const events = new EventLog(store.database, clock);
+  const users = new Users(store, audit, clock);
+  const pairing = new Pairing(store, clock, self, (nodeId, change, by, now) => {
+    audit.append('peer-changed', now, { peer: nodeIdFromText(nodeId), change, user: by });
+  });
+  // Links and delivery need each other: links hand delivery what arrives, delivery sends on links.
+  let delivery: Delivery | null = null;
   const tls =
     config.peer.tlsCert === null || config.peer.tlsKey === null
       ? undefined
@@ -208,6 +217,25 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     directory: pairing,
     clock,
     log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
+    onData: (peerId, body) => {
+      try {
+        delivery?.onData(peerId, body);
+      } catch (err) {
+        // A malformed delivery message, or a batch we could not store: cut the link. The peer
+        // resends whatever was not receipted once it reconnects; nothing is lost.
+        const code = isLiaisonError(err) ? err.code : 'LIAISON_ERR_INTERNAL';
+        log.warn({ peer: peerId, code }, 'delivery message refused; closing link');
+        links.link(peerId)?.close(code);
+      }
+    },
+    onPeerUp: (peerId) => {
+      events.record('peer.up', { nodeId: peerId });
+      delivery?.onPeerUp(peerId);
+    },
+    onPeerDown: (peerId, reason) => {
+      events.record('peer.down', { nodeId: peerId, reason });
+      delivery?.onPeerDown(peerId);
+    },
     listen: {
       host: config.peer.host,
       port: config.peer.port,
@@ -244,18 +272,48 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   if (address === null && config.peer.host !== '0.0.0.0' && config.peer.host !== '::') {
     address = `${tls === undefined ? 'ws' : 'wss'}://${config.peer.host.includes(':') ? `[${config.peer.host}]` : config.peer.host}:${peerPort}`;
   }
+  delivery = new Delivery({
+    store,
+    audit,
+    events,
+    clock,
+    identity: () => identity,
+    peers: {
+      paired: (nodeId) => {
+        const p = pairing.get(nodeId);
+        return p === null || p.status !== 'paired'
+          ? null
+          : { identityKey: p.identityKey, dhKey: p.dhKey };
+      },
+      isCertifiedDhKey: (nodeId, dhKey) =>
+        store.peerDhKeys(nodeId).some((k) => equalBytes(k.dhKey, dhKey)),
+    },
+    links: {
+      send: (peerId, body) => links.send(peerId, body),
+      isUp: (peerId) => links.link(peerId)?.isOpen === true,
+    },
+    log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
+  });
+  delivery.start();
+  for (const peerId of links.connectedPeers()) delivery.onPeerUp(peerId);
   let rotation: Promise<void> = Promise.resolve();
   const api = buildApi({
+    delivery,
+    events,
+    log,
     self,
     pairing,
     links,
-    tokenHash: tokenHashFromHex(tokenHex),
+    users,
     peerPort: () => peerPort,
-    log,
-    rotateStaticKey: async () => {
+    rotateStaticKey: async (by) => {
       // One rotation at a time: two concurrent ones would certify two keys under one serial.
       const run = rotation.then(async () => {
-        identity = await rotateStaticKey(config.dataDir, d.passphrase, clock.now());
+        const next = await rotateStaticKey(config.dataDir, d.passphrase, clock.now());
+        store.transaction(() =>
+          audit.append('key-rotated', clock.now(), { serial: next.keyRecord.serial, user: by }),
+        );
+        identity = next;
         links.announceKeyRecord(identity.keyRecord);
         log.info({ serial: identity.keyRecord.serial }, 'static key rotated and announced');
       });
@@ -266,6 +324,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   try {
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
+    delivery.stop();
     await links.stop();
     store.close();
     throw new LiaisonError(
@@ -304,6 +363,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
       if (stopped) return;
       stopped = true;
       await api.close();
+      delivery?.stop();
       await links.stop();
       store.close();
       await rm(runtimeFile, { force: true });

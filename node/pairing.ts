@@ -27,11 +27,21 @@ export interface CreatedInvitation {
   readonly expiresAt: number;
 }
 
+/** Pairing changes, recorded in the audit log inside the transaction that makes them. */
+export type PeerChange = 'paired' | 'unpaired' | 'blocked' | 'unblocked';
+export type PeerChangeRecorder = (
+  nodeId: string,
+  change: PeerChange,
+  by: string,
+  now: number,
+) => void;
+
 export class Pairing implements PeerDirectory {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly self: () => LinkSelf,
+    private readonly record: PeerChangeRecorder = () => undefined,
   ) {}
 
   /**
@@ -147,6 +157,12 @@ export class Pairing implements PeerDirectory {
         this.store.setPeerAddress(nodeId, dialBack);
       return;
     }
+    this.record(
+      nodeId,
+      'paired',
+      address === null ? 'invitation-used' : 'invitation-accepted',
+      now,
+    );
     this.store.addPeer({
       nodeId,
       name: id.name,
@@ -177,7 +193,11 @@ export class Pairing implements PeerDirectory {
 
   // --- operator actions ----------------------------------------------------------------------
 
-  unpair(nodeId: string): void {
+  unpair(nodeId: string, by: string): void {
+    this.store.transaction(() => this.#unpair(nodeId, by));
+  }
+
+  #unpair(nodeId: string, by: string): void {
     const p = this.store.getPeer(nodeId);
     if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
     // Forgetting a blocked peer would lift the block (it could pair again with any invitation).
@@ -187,20 +207,27 @@ export class Pairing implements PeerDirectory {
         'the peer is blocked; unblock it first to unpair',
       );
     this.store.removePeer(nodeId);
+    this.record(nodeId, 'unpaired', by, this.clock.now());
   }
 
-  block(nodeId: string): void {
-    const p = this.store.getPeer(nodeId);
-    if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
-    if (p.status === 'blocked') throw new LiaisonError('LIAISON_ERR_CONFLICT', 'already blocked');
-    this.store.setPeerStatus(nodeId, 'blocked');
+  block(nodeId: string, by: string): void {
+    this.store.transaction(() => {
+      const p = this.store.getPeer(nodeId);
+      if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
+      if (p.status === 'blocked') throw new LiaisonError('LIAISON_ERR_CONFLICT', 'already blocked');
+      this.store.setPeerStatus(nodeId, 'blocked');
+      this.record(nodeId, 'blocked', by, this.clock.now());
+    });
   }
 
-  unblock(nodeId: string): void {
-    const p = this.store.getPeer(nodeId);
-    if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
-    if (p.status !== 'blocked') throw new LiaisonError('LIAISON_ERR_CONFLICT', 'not blocked');
-    this.store.setPeerStatus(nodeId, 'paired');
+  unblock(nodeId: string, by: string): void {
+    this.store.transaction(() => {
+      const p = this.store.getPeer(nodeId);
+      if (p === null) throw new LiaisonError('LIAISON_ERR_NOT_FOUND', nodeId);
+      if (p.status !== 'blocked') throw new LiaisonError('LIAISON_ERR_CONFLICT', 'not blocked');
+      this.store.setPeerStatus(nodeId, 'paired');
+      this.record(nodeId, 'unblocked', by, this.clock.now());
+    });
   }
 }
 

@@ -449,6 +449,14 @@ export class Store {
   }
 
   /**
+   * The connection, for the other repositories of node/ (messages, users, audit log, events):
+   * they share it so that one transaction can span them all.
+   */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
+  /**
    * Runs `fn` in an immediate transaction (the write lock is taken at BEGIN, so a read-then-write
    * cannot be overtaken by another writer). Nested calls become savepoints. `fn` must be
    * synchronous: the transaction commits when it returns.

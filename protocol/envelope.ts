@@ -143,6 +143,11 @@ export interface SealOptions {
   readonly pairKeys: PairKeyCache;
   /** Source of the message ID and content key; tests inject a deterministic one. */
   readonly random?: (n: number) => Uint8Array;
+  /**
+   * Receives a copy of the content key, which is otherwise wiped: a sending node keeps it (sealed
+   * at rest) so its users can read what they sent and an admin can disclose it to an auditor.
+   */
+  readonly onContentKey?: (contentKey: Uint8Array) => void;
 }
 
 export interface OpenedEnvelope {
@@ -379,6 +384,7 @@ export function sealEnvelope(
     const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
     const signature = sender.signingKey.sign(signatureInput(envelopeHash));
     bytes.set(signature, sigAt);
+    options.onContentKey?.(contentKey.slice());
     return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
   } finally {
     wipe(contentKey);

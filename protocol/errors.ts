@@ -131,6 +131,8 @@ export const ERRORS = {
   LIAISON_ERR_LINK_CLOSED: spec(503, 'the link is closed'),
 
   // --- local API ---
+  LIAISON_ERR_DELIVERY_PROTOCOL: spec(400, 'a malformed or out-of-sequence delivery message'),
+  LIAISON_ERR_RECIPIENT_UNKNOWN: spec(400, 'a recipient is not a paired, unblocked peer'),
   LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
   LIAISON_ERR_FORBIDDEN: spec(403, "the token's role may not do this"),
   LIAISON_ERR_VALIDATION: spec(400, 'the request does not match its schema'),

@@ -17,3 +17,5 @@ export * from './validity.ts';
 export * from './noise.ts';
 export * from './link.ts';
 export * from './invitation.ts';
+export * from './delivery.ts';
+export * from './audit-entry.ts';

@@ -160,6 +160,66 @@ export class TestNode {
     };
   }
 
+  #officer: string | null = null;
+
+  /** A token of user 'duty-officer' (role officer), created on first use. */
+  async officerToken(): Promise<string> {
+    if (this.#officer !== null) return this.#officer;
+    const u = await this.api('POST', '/v1/users', { name: 'duty-officer', role: 'officer' });
+    if (u.status !== 200 && u.status !== 409) throw new Error(`user: ${JSON.stringify(u.body)}`);
+    const tok = await this.api('POST', '/v1/users/duty-officer/tokens', { label: 'harness' });
+    if (tok.status !== 200) throw new Error(`token: ${JSON.stringify(tok.body)}`);
+    this.#officer = String(tok.body.token);
+    return this.#officer;
+  }
+
+  /** Sends a message as the officer; resolves with the message ID. */
+  async send(
+    to: readonly TestNode[],
+    subject: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
+    const r = await this.api(
+      'POST',
+      '/v1/messages',
+      {
+        to: to.map((n) => ({ nodeId: n.nodeId, mailbox: '24-7' })),
+        subject,
+        body: `body of ${subject}`,
+        ...extra,
+      },
+      await this.officerToken(),
+    );
+    if (r.status !== 200) throw new Error(`send: ${r.status} ${JSON.stringify(r.body)}`);
+    return String(r.body.messageId);
+  }
+
+  /** Per-recipient statuses of a sent message, by recipient node ID. */
+  async statuses(messageId: string): Promise<Record<string, string>> {
+    const r = await this.api('GET', `/v1/messages/${messageId}/status`);
+    if (r.status !== 200) throw new Error(`status: ${r.status} ${JSON.stringify(r.body)}`);
+    const out: Record<string, string> = {};
+    for (const x of r.body.recipients as { nodeId: string; status: string }[])
+      out[x.nodeId] = x.status;
+    return out;
+  }
+
+  /** Every inbox entry (metadata), oldest first, following pages. */
+  async inbox(query = ''): Promise<Record<string, unknown>[]> {
+    const all: Record<string, unknown>[] = [];
+    let before: unknown = null;
+    for (;;) {
+      const q = [query, 'limit=500', before === null ? '' : `before=${String(before)}`]
+        .filter((x) => x !== '')
+        .join('&');
+      const r = await this.api('GET', `/v1/inbox?${q}`);
+      if (r.status !== 200) throw new Error(`inbox: ${r.status} ${JSON.stringify(r.body)}`);
+      all.push(...(r.body.messages as Record<string, unknown>[]));
+      before = r.body.next;
+      if (before === null) return all.reverse();
+    }
+  }
+
   async peers(): Promise<
     { nodeId: string; status: string; link: string; address: string | null }[]
   > {

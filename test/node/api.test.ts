@@ -3,49 +3,16 @@
  * unknown routes and IDs, error bodies with stable codes and no stack traces.
  */
 import t from 'tap';
-import { createLocalIdentity, initCrypto, randomBytes, toHex } from '../../protocol/index.ts';
-import { buildApi, hashToken } from '../../node/api.ts';
-import { ManualClock } from '../../node/clock.ts';
-import { LinkManager } from '../../node/link/link-manager.ts';
-import type { LinkSelf } from '../../node/link/handshake.ts';
-import { createLogger } from '../../node/log.ts';
-import { Pairing } from '../../node/pairing.ts';
-import { Store } from '../../node/store.ts';
+import { initCrypto, randomBytes, toHex } from '../../protocol/index.ts';
+import { API_BODY_LIMIT_BYTES } from '../../node/api/server.ts';
+import { apiApp } from '../helpers/api-app.ts';
 
 await initCrypto();
-const clock = new ManualClock(1_767_225_600_000);
-const identity = createLocalIdentity(randomBytes(32), randomBytes(32), clock.now());
-const self: LinkSelf = {
-  identity,
-  rotations: [],
-  name: 'Test authority',
-  address: 'ws://127.0.0.1:9',
-};
-const store = Store.open(':memory:', clock);
-const pairing = new Pairing(store, clock, () => self);
-const log = createLogger('silent');
-const links = new LinkManager({
-  self: () => self,
-  directory: pairing,
-  clock,
-  log: { info: () => undefined, warn: () => undefined },
-  listen: { host: '127.0.0.1', port: 0 },
-});
-const token = 'lt_test-token';
-const app = buildApi({
-  self: () => self,
-  pairing,
-  links,
-  tokenHash: hashToken(token),
-  peerPort: () => 9,
-  log,
-  rotateStaticKey: async () => undefined,
-});
-t.teardown(async () => {
-  await app.close();
-  store.close();
-});
-const auth = { authorization: `Bearer ${token}` };
+const h = await apiApp();
+const app = h.app;
+t.teardown(() => h.close());
+const auth = await h.tokenFor('admin');
+const token = auth.authorization.slice('Bearer '.length);
 
 t.test('authentication', async (t) => {
   for (const headers of [
@@ -113,7 +80,7 @@ t.test('body limit and unknown IDs', async (t) => {
     method: 'POST',
     url: '/v1/invitations',
     headers: { ...auth, 'content-type': 'application/json' },
-    payload: JSON.stringify({ label: 'x'.repeat(100_000) }),
+    payload: JSON.stringify({ label: 'x'.repeat(API_BODY_LIMIT_BYTES) }),
   });
   t.equal(big.statusCode, 413);
   t.equal(big.json().error.code, 'LIAISON_ERR_BODY_TOO_LARGE');

@@ -111,13 +111,30 @@ t.test('an empty database is migrated to the latest version', async (t) => {
   const { store, file } = openStore(t);
   t.equal(store.schemaVersion(), LATEST);
   const db = raw(t, file);
-  t.same(versions(db), [1]);
-  t.same(db.prepare('SELECT name, applied_at FROM schema_migrations').get(), {
-    name: 'initial-schema',
-    applied_at: T0,
-  });
+  t.same(
+    versions(db),
+    MIGRATIONS.map((m) => m.version),
+  );
+  t.same(
+    db.prepare('SELECT name, applied_at FROM schema_migrations ORDER BY version').all(),
+    MIGRATIONS.map((m) => ({ name: m.name, applied_at: T0 })),
+  );
   const tables = db.prepare('PRAGMA table_list').all() as { name: string; strict: number }[];
-  for (const name of ['peers', 'peer_dh_keys', 'invitations', 'meta', 'schema_migrations']) {
+  for (const name of [
+    'peers',
+    'peer_dh_keys',
+    'invitations',
+    'meta',
+    'schema_migrations',
+    'users',
+    'api_tokens',
+    'messages',
+    'deliveries',
+    'receipts',
+    'sequences',
+    'audit_log',
+    'events',
+  ]) {
     t.equal(tables.find((r) => r.name === name)?.strict, 1, `${name} is STRICT`);
   }
 });
@@ -133,9 +150,10 @@ t.test('reopening is idempotent and keeps the data', async (t) => {
   t.equal(store.schemaVersion(), LATEST);
   t.equal(store.getPeer(nodeIdText(1))?.name, 'Authority 1');
   const db = raw(t, file);
-  t.same(db.prepare('SELECT version, applied_at FROM schema_migrations').all(), [
-    { version: 1, applied_at: T0 },
-  ]);
+  t.same(
+    db.prepare('SELECT version, applied_at FROM schema_migrations').all(),
+    MIGRATIONS.map((m) => ({ version: m.version, applied_at: T0 })),
+  );
 });
 
 t.test('a database written by newer software is refused, untouched', async (t) => {
@@ -193,7 +211,11 @@ t.test('a failing migration rolls back and leaves the earlier ones', async (t) =
     t.match(err, { message: /broken-step/, detail: { version: LATEST + 1, name: 'broken-step' } });
   }
   t.notOk(tableExists(db, 'half_done'), 'the failed step left nothing');
-  t.same(versions(db), [1], 'earlier migrations stay applied');
+  t.same(
+    versions(db),
+    MIGRATIONS.map((m) => m.version),
+    'earlier migrations stay applied',
+  );
   const { store } = openStore(t, file);
   t.equal(store.schemaVersion(), LATEST, 'the database is still usable');
 });

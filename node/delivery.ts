@@ -1,0 +1,1117 @@
+/**
+ * Delivery (docs/protocol.md §13, docs/operations.md §Delivery): durable store-and-forward of
+ * envelopes between paired nodes, exactly once, in order per sender, with signed receipts.
+ *
+ * Sender side. Submit seals the envelope and, in one transaction, stores it, assigns each
+ * recipient its next sequence number, queues one delivery per recipient and appends the audit
+ * entries; only then does the API answer. A pump per peer sends queued envelopes in sequence
+ * order over the peer's link whenever it is up, and starts again from the oldest undelivered one
+ * after every reconnection or restart. A delivery is `queued` until written to a link, `sent`
+ * until the recipient's signed receipt for exactly that envelope hash arrives (`delivered`), then
+ * `acknowledged` when the recipient's user acknowledges it; or `expired` / `rejected` (with the
+ * recipient's error code).
+ *
+ * Receiver side. Each envelope passes every acceptance check of protocol/validity.ts; the accepted
+ * ones of a batch are stored with their audit entries and the receipt for them, in one
+ * transaction, and the receipt is sent after the commit. An envelope that arrives again (the
+ * sender crashed, or the receipt was lost) is recognised by its exact envelope hash and receipted
+ * again without being stored twice: that is what makes delivery exactly once.
+ */
+import {
+  acceptDecoded,
+  aeadDecrypt,
+  aeadEncrypt,
+  AEAD_NONCE_BYTES,
+  asMessageId,
+  blake2b256,
+  concat,
+  createReceipt,
+  decodeDeliveryMessage,
+  decodeEnvelope,
+  decodeReceipt,
+  decryptWithDisclosedKey,
+  Ed25519PublicKey,
+  encodeEnvelopes,
+  encodeReceiptMessage,
+  encodeRejects,
+  equalBytes,
+  isLiaisonError,
+  LiaisonError,
+  MAX_ENVELOPE_LIFETIME_MS,
+  MAX_RECEIPT_ENTRIES,
+  MAX_RECIPIENTS,
+  messageIdFromText,
+  messageIdToText,
+  nodeIdFromText,
+  nodeIdToText,
+  PairKeyCache,
+  PartAssembler,
+  randomBytes,
+  sealEnvelope,
+  sha256,
+  toHex,
+  utf8,
+  verifyReceipt,
+  wipe,
+  X25519PublicKey,
+} from '../protocol/index.ts';
+import type {
+  Envelope,
+  EnvelopeKind,
+  HandlingCode,
+  LocalIdentity,
+  MessageId,
+  NodeId,
+  Payload,
+  Priority,
+  ReceiptEntry,
+  ReceiverView,
+  Rejection,
+} from '../protocol/index.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { Clock } from './clock.ts';
+import type { EventLog } from './events.ts';
+import { GroupCommit } from './group-commit.ts';
+import type { Store } from './store.ts';
+
+/** Envelopes read from the outbox per pump step. */
+export const PUMP_BATCH = 512;
+/** Envelopes sent to one peer and not yet receipted; the pump waits beyond this. */
+export const MAX_IN_FLIGHT_PER_PEER = 4096;
+/** How often expired deliveries are swept and stalled pumps retried. */
+export const DELIVERY_SWEEP_INTERVAL_MS = 1000;
+/** Default envelope lifetime when the sender names none. */
+export const DEFAULT_MESSAGE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+const STORAGE_KEY_CONTEXT = 'liaison/v1/local-storage-key';
+
+export const DELIVERY_STATUSES = [
+  'queued',
+  'sent',
+  'delivered',
+  'acknowledged',
+  'expired',
+  'rejected',
+] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** What the link layer offers delivery. */
+export interface LinkPort {
+  send(peerId: string, body: Uint8Array): boolean;
+  isUp(peerId: string): boolean;
+}
+
+/** What delivery needs to know about peers. */
+export interface PeerPort {
+  /** Identity key and current static key of a paired, unblocked peer; null otherwise. */
+  paired(nodeId: string): { identityKey: Uint8Array; dhKey: Uint8Array } | null;
+  /** Whether `dhKey` is a static key the peer certified. */
+  isCertifiedDhKey(nodeId: string, dhKey: Uint8Array): boolean;
+}
+
+export interface DeliveryLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface DeliveryDeps {
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly events: EventLog;
+  readonly clock: Clock;
+  readonly identity: () => LocalIdentity;
+  readonly peers: PeerPort;
+  readonly links: LinkPort;
+  readonly log: DeliveryLogger;
+}
+
+export interface RecipientAddress {
+  readonly nodeId: string;
+  readonly mailbox: string;
+}
+
+export interface SubmitRequest {
+  readonly author: string;
+  readonly recipients: readonly RecipientAddress[];
+  readonly kind: EnvelopeKind;
+  readonly priority: Priority;
+  readonly handling: HandlingCode;
+  readonly ttlMs: number;
+  readonly ref: string | null;
+  readonly payload: Payload;
+}
+
+export interface Submitted {
+  readonly messageId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly recipients: readonly { nodeId: string; mailbox: string; sequence: number }[];
+}
+
+export interface RecipientStatus {
+  readonly nodeId: string;
+  readonly mailbox: string;
+  readonly sequence: number;
+  readonly status: DeliveryStatus;
+  readonly reason: string | null;
+  readonly updatedAt: number;
+  readonly sentAt: number | null;
+  readonly deliveredAt: number | null;
+  readonly acknowledgedAt: number | null;
+  /** The recipient's audit-log index for this envelope, from its signed receipt. */
+  readonly remoteLogIndex: number | null;
+}
+
+export interface MessageMeta {
+  readonly messageId: string;
+  readonly direction: 'in' | 'out';
+  readonly sender: string;
+  readonly kind: EnvelopeKind;
+  readonly priority: Priority;
+  readonly handling: HandlingCode;
+  readonly author: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly ref: string | null;
+  readonly envelopeHash: string;
+  readonly logIndex: number;
+  readonly storedAt: number;
+  /** Inbox only. */
+  readonly mailbox: string | null;
+  readonly sequence: number | null;
+  readonly gap: { from: number; to: number } | null;
+  readonly readAt: number | null;
+  readonly readBy: string | null;
+  readonly acknowledgedAt: number | null;
+  readonly acknowledgedBy: string | null;
+}
+
+export interface InboxQuery {
+  readonly direction: 'in' | 'out';
+  readonly sender?: string;
+  readonly mailbox?: string;
+  readonly priority?: Priority;
+  readonly kind?: EnvelopeKind;
+  readonly unread?: boolean;
+  /** Rows strictly before this cursor (a row ID from a previous page), newest first. */
+  readonly before?: number;
+  readonly limit: number;
+}
+
+type Outcome =
+  | {
+      kind: 'accepted';
+      env: Envelope;
+      contentKey: Uint8Array;
+      mailbox: string;
+      sequence: number;
+      gap: { from: number; to: number } | null;
+    }
+  | { kind: 'duplicate'; env: Envelope; logIndex: number }
+  | { kind: 'rejected'; code: string; messageId: MessageId | null; bytes: Uint8Array };
+
+interface PeerState {
+  /** Highest sequence written to the current link; 0 after every reconnection. */
+  cursor: number;
+  /** Lowest sequence not yet receipted, as last seen by the pump. */
+  pumping: boolean;
+  parts: PartAssembler;
+}
+
+function int(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : (v as number);
+}
+function intOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : int(v);
+}
+
+export class Delivery {
+  readonly #d: DeliveryDeps;
+  readonly #db: Store['database'];
+  readonly #commit: GroupCommit;
+  readonly #pairKeys = new PairKeyCache();
+  readonly #peers = new Map<string, PeerState>();
+  readonly #keys = new Map<string, Ed25519PublicKey>();
+  #storageKey: Uint8Array;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+  readonly #s: ReturnType<typeof prepare>;
+
+  constructor(d: DeliveryDeps) {
+    this.#d = d;
+    this.#db = d.store.database;
+    this.#s = prepare(this.#db);
+    this.#commit = new GroupCommit(d.store, () => this.#pumpAll());
+    this.#storageKey = deriveStorageKey(d.identity());
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => this.#sweep(), DELIVERY_SWEEP_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    wipe(this.#storageKey);
+  }
+
+  // --- sender side ------------------------------------------------------------------------
+
+  /**
+   * Seals and queues a message; resolves once it is durably stored (outbox, audit log).
+   * @throws LIAISON_ERR_VALIDATION (field named), LIAISON_ERR_RECIPIENT_UNKNOWN, LIAISON_ERR_ENCODE_*
+   */
+  async submit(req: SubmitRequest): Promise<Submitted> {
+    if (req.recipients.length === 0 || req.recipients.length > MAX_RECIPIENTS)
+      throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipients: 1 to ${MAX_RECIPIENTS}`, {
+        field: 'recipients',
+      });
+    if (
+      !Number.isSafeInteger(req.ttlMs) ||
+      req.ttlMs < 1000 ||
+      req.ttlMs > MAX_ENVELOPE_LIFETIME_MS
+    )
+      throw new LiaisonError('LIAISON_ERR_VALIDATION', 'ttlSeconds out of range', {
+        field: 'ttlSeconds',
+      });
+    const ref = req.ref === null ? null : messageIdFromText(req.ref);
+    const seen = new Set<string>();
+    for (const r of req.recipients) {
+      if (seen.has(r.nodeId))
+        throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipient ${r.nodeId} named twice`, {
+          field: 'recipients',
+        });
+      seen.add(r.nodeId);
+    }
+    return this.#commit.run(() => {
+      const me = this.#d.identity();
+      const now = this.#d.clock.now();
+      const captured: { key: Uint8Array | null } = { key: null };
+      const specs = req.recipients.map((r) => {
+        const peer = this.#d.peers.paired(r.nodeId);
+        if (peer === null)
+          throw new LiaisonError(
+            'LIAISON_ERR_RECIPIENT_UNKNOWN',
+            `${r.nodeId} is not a paired, unblocked peer`,
+            { field: 'recipients' },
+          );
+        const sequence = this.#nextOutSequence(r.nodeId);
+        return {
+          nodeId: nodeIdFromText(r.nodeId),
+          dhKey: X25519PublicKey.fromBytes(peer.dhKey),
+          sequence,
+          mailbox: r.mailbox,
+        };
+      });
+      const env = sealEnvelope(
+        me,
+        {
+          kind: req.kind,
+          priority: req.priority,
+          handling: req.handling,
+          author: req.author,
+          createdAt: now,
+          expiresAt: now + req.ttlMs,
+          ref,
+          recipients: specs,
+          payload: req.payload,
+        },
+        { pairKeys: this.#pairKeys, onContentKey: (k) => (captured.key = k) },
+      );
+      const h = env.header;
+      const sender = nodeIdToText(me.nodeId);
+      const contentKey = captured.key;
+      if (contentKey === null) throw new LiaisonError('LIAISON_ERR_INTERNAL', 'no content key');
+      const logIndex = this.#d.audit.append('message-sent', now, {
+        messageId: h.messageId,
+        envelopeHash: env.envelopeHash,
+        author: req.author,
+        recipients: h.recipients.length,
+      });
+      const row = this.#insertMessage('out', sender, env, contentKey, logIndex, now, null);
+      wipe(contentKey);
+      for (const r of h.recipients) {
+        const peer = nodeIdToText(r.nodeId);
+        this.#d.audit.append('message-recipient', now, {
+          messageId: h.messageId,
+          recipient: r.nodeId,
+          sequence: r.sequence,
+        });
+        this.#s.insertDelivery.run(row, peer, r.sequence, r.mailbox, now);
+        this.#d.events.record('message.status', {
+          messageId: messageIdToText(h.messageId),
+          recipient: peer,
+          status: 'queued',
+        });
+      }
+      return {
+        messageId: messageIdToText(h.messageId),
+        createdAt: now,
+        expiresAt: h.expiresAt,
+        recipients: h.recipients.map((r) => ({
+          nodeId: nodeIdToText(r.nodeId),
+          mailbox: r.mailbox,
+          sequence: r.sequence,
+        })),
+      };
+    });
+  }
+
+  #nextOutSequence(peer: string): number {
+    const r = this.#s.bumpOut.get(peer) as { last_out: unknown };
+    return int(r.last_out);
+  }
+
+  #insertMessage(
+    direction: 'in' | 'out',
+    sender: string,
+    env: Envelope,
+    contentKey: Uint8Array,
+    logIndex: number,
+    now: number,
+    inbox: { mailbox: string; sequence: number; gap: { from: number; to: number } | null } | null,
+  ): number {
+    const h = env.header;
+    const nonce = randomBytes(AEAD_NONCE_BYTES);
+    const sealed = concat(
+      nonce,
+      aeadEncrypt(this.#storageKey, nonce, concat(utf8(sender), h.messageId), contentKey),
+    );
+    const r = this.#s.insertMessage.get(
+      direction,
+      sender,
+      h.messageId,
+      h.kind,
+      h.priority,
+      h.handling,
+      h.author,
+      h.createdAt,
+      h.expiresAt,
+      h.ref,
+      env.bytes,
+      env.envelopeHash,
+      sealed,
+      logIndex,
+      now,
+      inbox?.mailbox ?? null,
+      inbox?.sequence ?? null,
+      inbox?.gap?.from ?? null,
+      inbox?.gap?.to ?? null,
+    ) as { row_id: unknown };
+    return int(r.row_id);
+  }
+
+  /** A link came up: start again from the oldest undelivered envelope (the peer dedupes). */
+  onPeerUp(peerId: string): void {
+    const st = this.#state(peerId);
+    st.cursor = 0;
+    st.parts = new PartAssembler();
+    this.#pump(peerId);
+  }
+
+  onPeerDown(peerId: string): void {
+    const st = this.#state(peerId);
+    st.cursor = 0;
+    st.parts = new PartAssembler();
+  }
+
+  #state(peerId: string): PeerState {
+    let st = this.#peers.get(peerId);
+    if (st === undefined) {
+      st = { cursor: 0, pumping: false, parts: new PartAssembler() };
+      this.#peers.set(peerId, st);
+    }
+    return st;
+  }
+
+  #pumpAll(): void {
+    for (const r of this.#s.peersWithPending.all() as { peer: string }[]) this.#pump(r.peer);
+  }
+
+  /**
+   * Sends what is queued for `peerId`, in sequence order, while the link takes it and the
+   * in-flight window allows; marks what it wrote as `sent` in one transaction per step.
+   */
+  #pump(peerId: string): void {
+    if (this.#stopped || !this.#d.links.isUp(peerId)) return;
+    const st = this.#state(peerId);
+    if (st.pumping) return;
+    st.pumping = true;
+    try {
+      for (;;) {
+        const oldest = this.#s.oldestPending.get(peerId) as { sequence: unknown } | undefined;
+        if (oldest === undefined) return;
+        const window = int(oldest.sequence) + MAX_IN_FLIGHT_PER_PEER - 1 - st.cursor;
+        if (window <= 0) return;
+        const now = this.#d.clock.now();
+        const rows = this.#s.nextToSend.all(
+          peerId,
+          st.cursor,
+          now,
+          Math.min(PUMP_BATCH, window),
+        ) as {
+          sequence: unknown;
+          envelope: Uint8Array;
+          status: string;
+          message_id: Uint8Array;
+        }[];
+        if (rows.length === 0) return;
+        const bodies = encodeEnvelopes(rows.map((r) => r.envelope));
+        let sent = 0;
+        for (const body of bodies) {
+          if (!this.#d.links.send(peerId, body)) break;
+          sent += 1;
+        }
+        // Partial batches are resent whole next time: the receiver dedupes by envelope hash.
+        if (sent < bodies.length) return;
+        st.cursor = int(rows.at(-1)!.sequence);
+        const fresh = rows.filter((r) => r.status === 'queued');
+        if (fresh.length > 0) {
+          this.#d.store.transaction(() => {
+            for (const r of fresh) {
+              this.#s.markSent.run(now, now, peerId, r.sequence);
+              this.#d.events.record('message.status', {
+                messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id))),
+                recipient: peerId,
+                status: 'sent',
+              });
+            }
+          });
+        }
+        if (rows.length < PUMP_BATCH) return;
+      }
+    } catch (err) {
+      this.#d.log.warn({ peer: peerId, err: String(err) }, 'delivery pump failed; will retry');
+    } finally {
+      st.pumping = false;
+    }
+  }
+
+  /** Expires what can no longer be delivered, and retries pumps that stalled on back-pressure. */
+  #sweep(): void {
+    if (this.#stopped) return;
+    const now = this.#d.clock.now();
+    try {
+      this.#d.store.transaction(() => {
+        for (const r of this.#s.expiredOpen.all(now) as Record<string, unknown>[]) {
+          const peer = String(r.peer);
+          this.#s.setFinal.run('expired', 'LIAISON_ERR_ENVELOPE_EXPIRED', now, peer, r.sequence);
+          this.#d.audit.append('delivery-failed', now, {
+            messageId: asMessageId(new Uint8Array(r.message_id as Uint8Array)),
+            recipient: nodeIdFromText(peer),
+            status: 'expired',
+            code: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+          });
+          this.#d.events.record('message.status', {
+            messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
+            recipient: peer,
+            status: 'expired',
+            reason: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+          });
+        }
+      });
+    } catch (err) {
+      this.#d.log.warn({ err: String(err) }, 'expiry sweep failed');
+    }
+    this.#pumpAll();
+    this.#d.events.prune();
+  }
+
+  // --- both directions: what arrives on a link ---------------------------------------------
+
+  /**
+   * One DATA body from `peerId`'s authenticated link. A malformed delivery message is a protocol
+   * violation (the caller closes the link); a bad envelope is refused alone.
+   * @throws LIAISON_ERR_DELIVERY_PROTOCOL, LIAISON_ERR_DECODE_*
+   */
+  onData(peerId: string, body: Uint8Array): void {
+    const msg = decodeDeliveryMessage(body);
+    const st = this.#state(peerId);
+    switch (msg.type) {
+      case 'ENVELOPES':
+        if (st.parts.busy)
+          throw new LiaisonError(
+            'LIAISON_ERR_DELIVERY_PROTOCOL',
+            'envelopes inside a split envelope',
+            {
+              field: 'type',
+            },
+          );
+        this.#receive(peerId, msg.envelopes);
+        return;
+      case 'PART': {
+        const whole = st.parts.add(msg);
+        if (whole !== null) this.#receive(peerId, [whole]);
+        return;
+      }
+      case 'RECEIPT':
+        this.#onReceipt(peerId, msg.receipt);
+        return;
+      case 'REJECTS':
+        this.#onRejects(peerId, msg.rejections);
+        return;
+    }
+  }
+
+  // --- receiver side -----------------------------------------------------------------------
+
+  #receive(peerId: string, envelopes: readonly Uint8Array[]): void {
+    const me = this.#d.identity();
+    const now = this.#d.clock.now();
+    const from = nodeIdFromText(peerId);
+    const pending = new Set<string>();
+    let lastIn = int(
+      (this.#s.lastIn.get(peerId) as { last_in: unknown } | undefined)?.last_in ?? 0,
+    );
+    const view: ReceiverView = {
+      pinnedIdentityKey: (n) => (equalBytes(n, from) ? this.#pinnedKey(peerId) : null),
+      isCertifiedDhKey: (n, k) => equalBytes(n, from) && this.#d.peers.isCertifiedDhKey(peerId, k),
+      hasSeen: (_s, id) => pending.has(toHex(id)) || this.#s.findIn.get(peerId, id) !== undefined,
+      lastSequence: () => lastIn,
+    };
+    const outcomes: Outcome[] = [];
+    for (const bytes of envelopes) {
+      let env: Envelope | null = null;
+      try {
+        env = decodeEnvelope(bytes);
+        const h = env.header;
+        // The same envelope again (a resend after a crash or a lost receipt): receipt it again.
+        if (equalBytes(h.senderNodeId, from)) {
+          const prior = this.#s.findIn.get(peerId, h.messageId) as
+            { envelope_hash: Uint8Array; log_index: unknown } | undefined;
+          if (
+            prior !== undefined &&
+            equalBytes(new Uint8Array(prior.envelope_hash), env.envelopeHash)
+          ) {
+            outcomes.push({ kind: 'duplicate', env, logIndex: int(prior.log_index) });
+            continue;
+          }
+        }
+        const a = acceptDecoded(env, me, view, now, this.#pairKeys, from);
+        const r = h.recipients[a.recipientIndex]!;
+        pending.add(toHex(h.messageId));
+        lastIn = r.sequence;
+        outcomes.push({
+          kind: 'accepted',
+          env,
+          contentKey: a.contentKey,
+          mailbox: r.mailbox,
+          sequence: r.sequence,
+          gap:
+            a.sequence.kind === 'gap'
+              ? { from: a.sequence.missingFrom, to: a.sequence.missingTo }
+              : null,
+        });
+      } catch (err) {
+        const code = isLiaisonError(err) ? err.code : 'LIAISON_ERR_INTERNAL';
+        if (!isLiaisonError(err))
+          this.#d.log.warn({ peer: peerId, err: String(err) }, 'envelope check failed');
+        outcomes.push({ kind: 'rejected', code, messageId: env?.header.messageId ?? null, bytes });
+      }
+    }
+    let receipts: Uint8Array[] = [];
+    try {
+      receipts = this.#d.store.transaction(() =>
+        this.#storeReceived(peerId, from, me, now, outcomes),
+      );
+    } catch (err) {
+      // Nothing of the batch is stored; the sender resends it on the next reconnection.
+      this.#d.log.warn({ peer: peerId, err: String(err) }, 'storing received envelopes failed');
+      throw new LiaisonError('LIAISON_ERR_INTERNAL', 'could not store received envelopes');
+    } finally {
+      for (const o of outcomes) if (o.kind === 'accepted') wipe(o.contentKey);
+    }
+    for (const r of receipts) this.#d.links.send(peerId, encodeReceiptMessage(r));
+    const rejections: Rejection[] = [];
+    for (const o of outcomes) {
+      if (o.kind !== 'rejected') continue;
+      this.#d.log.warn(
+        {
+          peer: peerId,
+          code: o.code,
+          messageId: o.messageId === null ? null : messageIdToText(o.messageId),
+        },
+        'envelope rejected',
+      );
+      if (o.messageId !== null) rejections.push({ messageId: o.messageId, code: o.code });
+    }
+    for (const body of encodeRejects(rejections)) this.#d.links.send(peerId, body);
+  }
+
+  /** Inside one transaction: inbox rows, audit entries, sequence state, events, receipts. */
+  #storeReceived(
+    peerId: string,
+    from: NodeId,
+    me: LocalIdentity,
+    now: number,
+    outcomes: readonly Outcome[],
+  ): Uint8Array[] {
+    const entries: ReceiptEntry[] = [];
+    let lastIn: number | null = null;
+    for (const o of outcomes) {
+      if (o.kind === 'duplicate') {
+        entries.push({
+          messageId: o.env.header.messageId,
+          envelopeHash: o.env.envelopeHash,
+          logIndex: o.logIndex,
+        });
+      } else if (o.kind === 'accepted') {
+        const h = o.env.header;
+        if (o.gap !== null) {
+          this.#d.audit.append('sequence-gap', now, {
+            sender: from,
+            from: o.gap.from,
+            to: o.gap.to,
+          });
+          this.#d.events.record('message.gap', { sender: peerId, from: o.gap.from, to: o.gap.to });
+        }
+        const logIndex = this.#d.audit.append('message-received', now, {
+          sender: from,
+          messageId: h.messageId,
+          envelopeHash: o.env.envelopeHash,
+          sequence: o.sequence,
+        });
+        this.#insertMessage('in', peerId, o.env, o.contentKey, logIndex, now, {
+          mailbox: o.mailbox,
+          sequence: o.sequence,
+          gap: o.gap,
+        });
+        lastIn = o.sequence;
+        entries.push({ messageId: h.messageId, envelopeHash: o.env.envelopeHash, logIndex });
+        this.#d.events.record('message.received', {
+          messageId: messageIdToText(h.messageId),
+          sender: peerId,
+          mailbox: o.mailbox,
+          kind: h.kind,
+          priority: h.priority,
+          author: h.author,
+        });
+        if (h.kind === 'ack' && h.ref !== null) this.#onAck(peerId, h.ref, now);
+      } else {
+        this.#d.audit.append('envelope-rejected', now, {
+          peer: from,
+          bytesHash: sha256(o.bytes),
+          code: o.code.slice(0, 255),
+        });
+      }
+    }
+    if (lastIn !== null) this.#s.setLastIn.run(peerId, lastIn, lastIn);
+    // Receipt entries must ascend by log index and be unique (a batch may repeat an envelope).
+    const unique = new Map<number, ReceiptEntry>();
+    for (const e of entries) unique.set(e.logIndex, e);
+    const sorted = [...unique.values()].sort((a, b) => a.logIndex - b.logIndex);
+    const receipts: Uint8Array[] = [];
+    for (let i = 0; i < sorted.length; i += MAX_RECEIPT_ENTRIES) {
+      const part = sorted.slice(i, i + MAX_RECEIPT_ENTRIES);
+      const receipt = createReceipt(me.signingKey, me.nodeId, from, now, part);
+      const receiptHash = sha256(receipt.bytes);
+      const logIndex = this.#d.audit.append('receipt-issued', now, {
+        sender: from,
+        receiptHash,
+        entries: part.length,
+      });
+      this.#s.insertReceipt.run('issued', peerId, now, receipt.bytes, receiptHash, logIndex);
+      receipts.push(receipt.bytes);
+    }
+    return receipts;
+  }
+
+  /** A recipient's user acknowledged one of our messages (its signed ack envelope arrived). */
+  #onAck(peerId: string, ref: MessageId, now: number): void {
+    const me = nodeIdToText(this.#d.identity().nodeId);
+    const changed = this.#s.markAcknowledged.run(now, now, me, ref, peerId).changes;
+    if (changed > 0)
+      this.#d.events.record('message.status', {
+        messageId: messageIdToText(ref),
+        recipient: peerId,
+        status: 'acknowledged',
+      });
+  }
+
+  #pinnedKey(peerId: string): Ed25519PublicKey | null {
+    const p = this.#d.peers.paired(peerId);
+    if (p === null) return null;
+    const id = toHex(p.identityKey);
+    let k = this.#keys.get(id);
+    if (k === undefined) {
+      k = Ed25519PublicKey.fromBytes(p.identityKey);
+      this.#keys.set(id, k);
+    }
+    return k;
+  }
+
+  // --- sender side: what comes back --------------------------------------------------------
+
+  #onReceipt(peerId: string, bytes: Uint8Array): void {
+    const me = this.#d.identity();
+    const now = this.#d.clock.now();
+    try {
+      const receipt = decodeReceipt(bytes);
+      if (!equalBytes(receipt.issuerNodeId, nodeIdFromText(peerId)))
+        throw new LiaisonError('LIAISON_ERR_RECEIPT_MISMATCH', 'receipt issued by another node');
+      const key = this.#pinnedKey(peerId);
+      if (key === null)
+        throw new LiaisonError('LIAISON_ERR_PEER_UNKNOWN', 'receipt from an unpaired peer');
+      verifyReceipt(receipt, key, me.nodeId);
+      const sender = nodeIdToText(me.nodeId);
+      this.#d.store.transaction(() => {
+        const receiptHash = sha256(receipt.bytes);
+        let receiptRow: number | null = null;
+        for (const e of receipt.entries) {
+          const d = this.#s.findDelivery.get(sender, e.messageId, peerId) as
+            { status: string; envelope_hash: Uint8Array; sequence: unknown } | undefined;
+          if (d === undefined || !equalBytes(new Uint8Array(d.envelope_hash), e.envelopeHash)) {
+            this.#d.log.warn(
+              {
+                peer: peerId,
+                code: 'LIAISON_ERR_RECEIPT_MISMATCH',
+                messageId: messageIdToText(e.messageId),
+              },
+              'receipt entry names no envelope we sent to this peer',
+            );
+            continue;
+          }
+          if (d.status === 'delivered' || d.status === 'acknowledged') continue;
+          if (receiptRow === null) {
+            const logIndex = this.#d.audit.append('receipt-received', now, {
+              issuer: receipt.issuerNodeId,
+              receiptHash,
+              entries: receipt.entries.length,
+            });
+            receiptRow = int(
+              (
+                this.#s.insertReceipt.get(
+                  'received',
+                  peerId,
+                  receipt.issuedAt,
+                  receipt.bytes,
+                  receiptHash,
+                  logIndex,
+                ) as {
+                  row_id: unknown;
+                }
+              ).row_id,
+            );
+          }
+          this.#s.markDelivered.run(now, now, receiptRow, e.logIndex, peerId, d.sequence);
+          this.#d.events.record('message.status', {
+            messageId: messageIdToText(e.messageId),
+            recipient: peerId,
+            status: 'delivered',
+          });
+        }
+      });
+    } catch (err) {
+      const code = isLiaisonError(err) ? err.code : 'LIAISON_ERR_INTERNAL';
+      this.#d.log.warn({ peer: peerId, code }, 'receipt refused');
+      return;
+    }
+    this.#pump(peerId);
+  }
+
+  #onRejects(peerId: string, rejections: readonly Rejection[]): void {
+    const sender = nodeIdToText(this.#d.identity().nodeId);
+    const now = this.#d.clock.now();
+    this.#d.store.transaction(() => {
+      for (const r of rejections) {
+        const d = this.#s.findDelivery.get(sender, r.messageId, peerId) as
+          { status: string; sequence: unknown } | undefined;
+        if (d === undefined || (d.status !== 'queued' && d.status !== 'sent')) continue;
+        this.#s.setFinal.run('rejected', r.code, now, peerId, d.sequence);
+        this.#d.audit.append('delivery-failed', now, {
+          messageId: r.messageId,
+          recipient: nodeIdFromText(peerId),
+          status: 'rejected',
+          code: r.code,
+        });
+        this.#d.events.record('message.status', {
+          messageId: messageIdToText(r.messageId),
+          recipient: peerId,
+          status: 'rejected',
+          reason: r.code,
+        });
+        this.#d.log.warn(
+          { peer: peerId, code: r.code, messageId: messageIdToText(r.messageId) },
+          'recipient rejected a message',
+        );
+      }
+    });
+    this.#pump(peerId);
+  }
+
+  // --- reading -----------------------------------------------------------------------------
+
+  /** Message metadata (no content), or null. `sender` defaults to any. */
+  meta(messageId: string, direction?: 'in' | 'out'): MessageMeta | null {
+    const row = this.#findRow(messageId, direction);
+    return row === null ? null : toMeta(row);
+  }
+
+  #findRow(messageId: string, direction?: 'in' | 'out'): Record<string, unknown> | null {
+    const id = messageIdFromText(messageId);
+    const rows = this.#s.byMessageId.all(id) as Record<string, unknown>[];
+    const r = rows.find((x) => direction === undefined || x.direction === direction);
+    return r ?? null;
+  }
+
+  list(q: InboxQuery): { messages: (MessageMeta & { rowId: number })[]; next: number | null } {
+    const where = ['direction = ?'];
+    const args: unknown[] = [q.direction];
+    if (q.sender !== undefined) {
+      where.push('sender = ?');
+      args.push(q.sender);
+    }
+    if (q.mailbox !== undefined) {
+      where.push('mailbox = ?');
+      args.push(q.mailbox);
+    }
+    if (q.priority !== undefined) {
+      where.push('priority = ?');
+      args.push(q.priority);
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(q.kind);
+    }
+    if (q.unread === true) where.push('read_at IS NULL');
+    if (q.unread === false) where.push('read_at IS NOT NULL');
+    if (q.before !== undefined) {
+      where.push('row_id < ?');
+      args.push(q.before);
+    }
+    const rows = this.#db
+      .prepare(`SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY row_id DESC LIMIT ?`)
+      .all(...args, q.limit + 1) as Record<string, unknown>[];
+    const page = rows.slice(0, q.limit);
+    return {
+      messages: page.map((r) => ({ ...toMeta(r), rowId: int(r.row_id) })),
+      next: rows.length > q.limit ? int(page.at(-1)!.row_id) : null,
+    };
+  }
+
+  /**
+   * Decrypts a message for `user` and records the consultation (audit entry, first-read mark)
+   * in one transaction before returning the content.
+   * @throws LIAISON_ERR_NOT_FOUND
+   */
+  read(messageId: string, user: string): { meta: MessageMeta; payload: Payload } {
+    const row = this.#findRow(messageId);
+    if (row === null)
+      throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${messageId}`, {
+        field: 'messageId',
+      });
+    const env = decodeEnvelope(new Uint8Array(row.envelope as Uint8Array));
+    const sealed = new Uint8Array(row.sealed_key as Uint8Array);
+    const key = aeadDecrypt(
+      this.#storageKey,
+      sealed.subarray(0, AEAD_NONCE_BYTES),
+      concat(utf8(String(row.sender)), env.header.messageId),
+      sealed.subarray(AEAD_NONCE_BYTES),
+    );
+    if (key === null)
+      throw new LiaisonError('LIAISON_ERR_STORE_SCHEMA', 'stored content key does not open', {
+        table: 'messages',
+        column: 'sealed_key',
+      });
+    let payload: Payload;
+    try {
+      payload = decryptWithDisclosedKey(env, key);
+    } finally {
+      wipe(key);
+    }
+    const now = this.#d.clock.now();
+    this.#d.store.transaction(() => {
+      this.#d.audit.append('message-consulted', now, {
+        user,
+        sender: env.header.senderNodeId,
+        messageId: env.header.messageId,
+      });
+      this.#s.markRead.run(now, user, row.row_id);
+    });
+    const meta = toMeta(row);
+    return {
+      meta: { ...meta, readAt: meta.readAt ?? now, readBy: meta.readBy ?? user },
+      payload,
+    };
+  }
+
+  /** Per-recipient delivery status of a message this node sent. @throws LIAISON_ERR_NOT_FOUND */
+  status(messageId: string): { meta: MessageMeta; recipients: RecipientStatus[] } {
+    const row = this.#findRow(messageId, 'out');
+    if (row === null)
+      throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no sent message ${messageId}`, {
+        field: 'messageId',
+      });
+    const recipients = (this.#s.deliveriesOf.all(row.row_id) as Record<string, unknown>[]).map(
+      (d) => ({
+        nodeId: String(d.peer),
+        mailbox: String(d.mailbox),
+        sequence: int(d.sequence),
+        status: d.status as DeliveryStatus,
+        reason: d.reason === null ? null : String(d.reason),
+        updatedAt: int(d.updated_at),
+        sentAt: intOrNull(d.sent_at),
+        deliveredAt: intOrNull(d.delivered_at),
+        acknowledgedAt: intOrNull(d.acknowledged_at),
+        remoteLogIndex: intOrNull(d.remote_log_index),
+      }),
+    );
+    return { meta: toMeta(row), recipients };
+  }
+
+  /**
+   * A user acknowledges a received message: records it and sends the sender a signed `ack`
+   * envelope naming the user, which moves the sender's status to `acknowledged`.
+   * @throws LIAISON_ERR_NOT_FOUND, LIAISON_ERR_CONFLICT (already acknowledged, or not a message)
+   */
+  async acknowledge(messageId: string, user: string): Promise<Submitted> {
+    const row = this.#findRow(messageId, 'in');
+    if (row === null)
+      throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no received message ${messageId}`, {
+        field: 'messageId',
+      });
+    if (row.kind !== 'message')
+      throw new LiaisonError('LIAISON_ERR_CONFLICT', 'only messages are acknowledged');
+    if (row.acked_at !== null)
+      throw new LiaisonError(
+        'LIAISON_ERR_CONFLICT',
+        `already acknowledged by ${String(row.acked_by)}`,
+      );
+    const now = this.#d.clock.now();
+    const sender = String(row.sender);
+    this.#d.store.transaction(() => {
+      this.#d.audit.append('message-acknowledged', now, {
+        user,
+        sender: nodeIdFromText(sender),
+        messageId: asMessageId(new Uint8Array(row.message_id as Uint8Array)),
+      });
+      this.#s.markAcked.run(now, user, row.row_id);
+    });
+    return this.submit({
+      author: user,
+      recipients: [{ nodeId: sender, mailbox: String(row.mailbox) }],
+      kind: 'ack',
+      priority: row.priority as Priority,
+      handling: 'H0',
+      ttlMs: DEFAULT_MESSAGE_TTL_MS,
+      ref: messageId,
+      payload: {
+        subject: 'acknowledged',
+        body: '',
+        language: null,
+        caseRef: null,
+        form: null,
+        attachments: [],
+      },
+    });
+  }
+}
+
+/** The key that seals content keys at rest: derived from the identity seed, never stored. */
+function deriveStorageKey(me: LocalIdentity): Uint8Array {
+  const seed = me.signingKey.exportSeed();
+  try {
+    return blake2b256(utf8(STORAGE_KEY_CONTEXT), seed);
+  } finally {
+    wipe(seed);
+  }
+}
+
+function toMeta(r: Record<string, unknown>): MessageMeta {
+  return {
+    messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
+    direction: r.direction as 'in' | 'out',
+    sender: String(r.sender),
+    kind: r.kind as EnvelopeKind,
+    priority: r.priority as Priority,
+    handling: r.handling as HandlingCode,
+    author: String(r.author),
+    createdAt: int(r.created_at),
+    expiresAt: int(r.expires_at),
+    ref: r.ref === null ? null : messageIdToText(asMessageId(new Uint8Array(r.ref as Uint8Array))),
+    envelopeHash: toHex(new Uint8Array(r.envelope_hash as Uint8Array)),
+    logIndex: int(r.log_index),
+    storedAt: int(r.stored_at),
+    mailbox: r.mailbox === null ? null : String(r.mailbox),
+    sequence: intOrNull(r.sequence),
+    gap: r.gap_from === null ? null : { from: int(r.gap_from), to: int(r.gap_to) },
+    readAt: intOrNull(r.read_at),
+    readBy: r.read_by === null ? null : String(r.read_by),
+    acknowledgedAt: intOrNull(r.acked_at),
+    acknowledgedBy: r.acked_by === null ? null : String(r.acked_by),
+  };
+}
+
+function prepare(db: Store['database']) {
+  const p = (sql: string) => db.prepare(sql).safeIntegers(false);
+  return {
+    bumpOut: p(
+      `INSERT INTO sequences (peer, last_out) VALUES (?, 1)
+       ON CONFLICT (peer) DO UPDATE SET last_out = last_out + 1 RETURNING last_out`,
+    ),
+    lastIn: p('SELECT last_in FROM sequences WHERE peer = ?'),
+    setLastIn: p(
+      `INSERT INTO sequences (peer, last_in) VALUES (?, ?)
+       ON CONFLICT (peer) DO UPDATE SET last_in = max(last_in, ?)`,
+    ),
+    insertMessage: p(
+      `INSERT INTO messages (direction, sender, message_id, kind, priority, handling, author,
+         created_at, expires_at, ref, envelope, envelope_hash, sealed_key, log_index, stored_at,
+         mailbox, sequence, gap_from, gap_to)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_id`,
+    ),
+    insertDelivery: p(
+      `INSERT INTO deliveries (message_row, peer, sequence, mailbox, status, updated_at)
+       VALUES (?, ?, ?, ?, 'queued', ?)`,
+    ),
+    peersWithPending: p("SELECT DISTINCT peer FROM deliveries WHERE status IN ('queued', 'sent')"),
+    oldestPending: p(
+      "SELECT sequence FROM deliveries WHERE peer = ? AND status IN ('queued', 'sent') ORDER BY sequence LIMIT 1",
+    ),
+    nextToSend: p(
+      `SELECT d.sequence, d.status, m.envelope, m.message_id FROM deliveries d
+       JOIN messages m ON m.row_id = d.message_row
+       WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence > ? AND m.expires_at > ?
+       ORDER BY d.sequence LIMIT ?`,
+    ),
+    markSent: p(
+      "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ? WHERE peer = ? AND sequence = ? AND status = 'queued'",
+    ),
+    expiredOpen: p(
+      `SELECT d.peer, d.sequence, m.message_id FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE d.status IN ('queued', 'sent') AND m.expires_at <= ?`,
+    ),
+    setFinal: p(
+      'UPDATE deliveries SET status = ?, reason = ?, updated_at = ? WHERE peer = ? AND sequence = ?',
+    ),
+    findIn: p(
+      "SELECT envelope_hash, log_index FROM messages WHERE sender = ? AND message_id = ? AND direction = 'in'",
+    ),
+    findDelivery: p(
+      `SELECT d.status, d.sequence, m.envelope_hash FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE m.sender = ? AND m.message_id = ? AND m.direction = 'out' AND d.peer = ?`,
+    ),
+    // A receipt is proof of delivery even after the sender gave up waiting (expired).
+    markDelivered: p(
+      `UPDATE deliveries SET status = 'delivered', reason = NULL, delivered_at = ?, updated_at = ?,
+         receipt_row = ?, remote_log_index = ? WHERE peer = ? AND sequence = ?`,
+    ),
+    markAcknowledged: p(
+      `UPDATE deliveries SET status = 'acknowledged', acknowledged_at = ?, updated_at = ?
+       WHERE message_row = (SELECT row_id FROM messages WHERE sender = ? AND message_id = ? AND direction = 'out')
+         AND peer = ? AND status IN ('queued', 'sent', 'delivered', 'expired')`,
+    ),
+    insertReceipt: p(
+      `INSERT INTO receipts (direction, peer, issued_at, receipt, receipt_hash, log_index)
+       VALUES (?, ?, ?, ?, ?, ?) RETURNING row_id`,
+    ),
+    byMessageId: p('SELECT * FROM messages WHERE message_id = ? ORDER BY row_id'),
+    deliveriesOf: p('SELECT * FROM deliveries WHERE message_row = ? ORDER BY peer'),
+    markRead: p(
+      'UPDATE messages SET read_at = coalesce(read_at, ?), read_by = coalesce(read_by, ?) WHERE row_id = ?',
+    ),
+    markAcked: p(
+      'UPDATE messages SET acked_at = ?, acked_by = ? WHERE row_id = ? AND acked_at IS NULL',
+    ),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * The node's event stream (GET /v1/events, docs/api.md): what happened, in order, with a
+ * persistent ID so a client that reconnects resumes exactly where it stopped (SSE Last-Event-ID).
+ *
+ * Events are rows written in the transaction of the change they report; listeners are woken
+ * after the commit and read the rows themselves, so an event is never announced for a change
+ * that rolled back, and a slow listener never holds the writer.
+ */
+import type Database from 'better-sqlite3';
+import type { Clock } from './clock.ts';
+
+export const EVENT_TYPES = [
+  'message.received',
+  'message.status',
+  'message.gap',
+  'peer.up',
+  'peer.down',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Events kept for resuming; older ones are pruned (a client further behind re-reads the inbox). */
+export const EVENT_RETENTION = 100_000;
+/** Events handed to one listener per read. */
+export const EVENT_READ_BATCH = 500;
+
+export interface StoredEvent {
+  readonly id: number;
+  readonly at: number;
+  readonly type: EventType;
+  readonly data: Record<string, unknown>;
+}
+
+export class EventLog {
+  readonly #insert: Database.Statement;
+  readonly #after: Database.Statement;
+  readonly #last: Database.Statement;
+  readonly #prune: Database.Statement;
+  readonly #clock: Clock;
+  readonly #listeners = new Set<() => void>();
+  #wakeScheduled = false;
+  #sincePrune = 0;
+
+  constructor(db: Database.Database, clock: Clock) {
+    this.#clock = clock;
+    this.#insert = db.prepare('INSERT INTO events (at, type, data) VALUES (?, ?, ?)');
+    this.#after = db
+      .prepare('SELECT id, at, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?')
+      .safeIntegers(false);
+    this.#last = db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM events').safeIntegers(false);
+    this.#prune = db.prepare('DELETE FROM events WHERE id <= ?');
+  }
+
+  /** Records an event (inside the caller's transaction, if any) and wakes listeners afterwards. */
+  record(type: EventType, data: Record<string, unknown>): void {
+    this.#insert.run(this.#clock.now(), type, JSON.stringify(data));
+    this.#sincePrune += 1;
+    // Woken on the next turn: after the caller's synchronous transaction has committed.
+    if (!this.#wakeScheduled) {
+      this.#wakeScheduled = true;
+      setImmediate(() => {
+        this.#wakeScheduled = false;
+        for (const l of this.#listeners) l();
+      });
+    }
+  }
+
+  after(id: number, limit = EVENT_READ_BATCH): StoredEvent[] {
+    return (this.#after.all(id, limit) as Record<string, unknown>[]).map((r) => ({
+      id: r.id as number,
+      at: r.at as number,
+      type: r.type as EventType,
+      data: JSON.parse(r.data as string) as Record<string, unknown>,
+    }));
+  }
+
+  lastId(): number {
+    return (this.#last.get() as { id: number }).id;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Drops events beyond the retention window; cheap enough to call on a timer. */
+  prune(): void {
+    if (this.#sincePrune === 0) return;
+    this.#sincePrune = 0;
+    this.#prune.run(this.lastId() - EVENT_RETENTION);
+  }
+}
