@@ -82,10 +82,16 @@ export class Users {
   readonly #audit: AuditLog;
   readonly #clock: Clock;
   readonly #touched = new Map<string, number>();
+  /** Prepared once: authentication runs on every request. */
+  readonly #byHash: Database.Statement;
 
   constructor(store: Store, audit: AuditLog, clock: Clock) {
     this.#store = store;
     this.#db = store.database;
+    this.#byHash = this.#db.prepare(
+      `SELECT t.id, t.user_name, t.expires_at, t.revoked_at, u.role FROM api_tokens t
+       JOIN users u ON u.name = t.user_name WHERE t.token_hash = ?`,
+    );
     this.#audit = audit;
     this.#clock = clock;
   }
@@ -287,12 +293,7 @@ export class Users {
    */
   authenticate(token: string): Principal | null {
     if (!TOKEN_PATTERN.test(token)) return null;
-    const r = this.#db
-      .prepare(
-        `SELECT t.id, t.user_name, t.expires_at, t.revoked_at, u.role FROM api_tokens t
-         JOIN users u ON u.name = t.user_name WHERE t.token_hash = ?`,
-      )
-      .get(hashToken(token)) as Record<string, unknown> | undefined;
+    const r = this.#byHash.get(hashToken(token)) as Record<string, unknown> | undefined;
     if (r === undefined || r.revoked_at !== null || !isRole(r.role)) return null;
     const now = this.#clock.now();
     if (r.expires_at !== null && Number(r.expires_at) <= now) return null;
