@@ -78,6 +78,8 @@ import type { Store } from './store.ts';
 export const PUMP_BATCH = 512;
 /** Envelopes sent to one peer and not yet receipted; the pump waits beyond this. */
 export const MAX_IN_FLIGHT_PER_PEER = 4096;
+/** Delay before a pump blocked by a full link send queue tries again. */
+export const PUMP_RETRY_MS = 20;
 /** How often expired deliveries are swept and stalled pumps retried. */
 export const DELIVERY_SWEEP_INTERVAL_MS = 1000;
 /** Default envelope lifetime when the sender names none. */
@@ -206,14 +208,17 @@ type Outcome =
       sequence: number;
       gap: { from: number; to: number } | null;
     }
+  /** logIndex -1: a repeat of an envelope accepted earlier in the same batch. */
   | { kind: 'duplicate'; env: Envelope; logIndex: number }
   | { kind: 'rejected'; code: string; messageId: MessageId | null; bytes: Uint8Array };
 
 interface PeerState {
-  /** Highest sequence written to the current link; 0 after every reconnection. */
+  /** Highest sequence handed to the current link; 0 after every reconnection. */
   cursor: number;
-  /** Lowest sequence not yet receipted, as last seen by the pump. */
+  /** Encoded bodies up to `cursor` the link has not taken yet (back-pressure). */
+  backlog: Uint8Array[];
   pumping: boolean;
+  retry: NodeJS.Timeout | null;
   parts: PartAssembler;
 }
 
@@ -257,6 +262,7 @@ export class Delivery {
   stop(): void {
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    for (const st of this.#peers.values()) if (st.retry !== null) clearTimeout(st.retry);
     wipe(this.#storageKey);
   }
 
@@ -267,101 +273,84 @@ export class Delivery {
    * @throws LIAISON_ERR_VALIDATION (field named), LIAISON_ERR_RECIPIENT_UNKNOWN, LIAISON_ERR_ENCODE_*
    */
   async submit(req: SubmitRequest): Promise<Submitted> {
-    if (req.recipients.length === 0 || req.recipients.length > MAX_RECIPIENTS)
-      throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipients: 1 to ${MAX_RECIPIENTS}`, {
-        field: 'recipients',
-      });
-    if (
-      !Number.isSafeInteger(req.ttlMs) ||
-      req.ttlMs < 1000 ||
-      req.ttlMs > MAX_ENVELOPE_LIFETIME_MS
-    )
-      throw new LiaisonError('LIAISON_ERR_VALIDATION', 'ttlSeconds out of range', {
-        field: 'ttlSeconds',
-      });
-    const ref = req.ref === null ? null : messageIdFromText(req.ref);
-    const seen = new Set<string>();
-    for (const r of req.recipients) {
-      if (seen.has(r.nodeId))
-        throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipient ${r.nodeId} named twice`, {
-          field: 'recipients',
-        });
-      seen.add(r.nodeId);
-    }
-    return this.#commit.run(() => {
-      const me = this.#d.identity();
-      const now = this.#d.clock.now();
-      const captured: { key: Uint8Array | null } = { key: null };
-      const specs = req.recipients.map((r) => {
-        const peer = this.#d.peers.paired(r.nodeId);
-        if (peer === null)
-          throw new LiaisonError(
-            'LIAISON_ERR_RECIPIENT_UNKNOWN',
-            `${r.nodeId} is not a paired, unblocked peer`,
-            { field: 'recipients' },
-          );
-        const sequence = this.#nextOutSequence(r.nodeId);
-        return {
-          nodeId: nodeIdFromText(r.nodeId),
-          dhKey: X25519PublicKey.fromBytes(peer.dhKey),
-          sequence,
-          mailbox: r.mailbox,
-        };
-      });
-      const env = sealEnvelope(
-        me,
-        {
-          kind: req.kind,
-          priority: req.priority,
-          handling: req.handling,
-          author: req.author,
-          createdAt: now,
-          expiresAt: now + req.ttlMs,
-          ref,
-          recipients: specs,
-          payload: req.payload,
-        },
-        { pairKeys: this.#pairKeys, onContentKey: (k) => (captured.key = k) },
-      );
-      const h = env.header;
-      const sender = nodeIdToText(me.nodeId);
-      const contentKey = captured.key;
-      if (contentKey === null) throw new LiaisonError('LIAISON_ERR_INTERNAL', 'no content key');
-      const logIndex = this.#d.audit.append('message-sent', now, {
-        messageId: h.messageId,
-        envelopeHash: env.envelopeHash,
-        author: req.author,
-        recipients: h.recipients.length,
-      });
-      const row = this.#insertMessage('out', sender, env, contentKey, logIndex, now, null);
-      wipe(contentKey);
-      for (const r of h.recipients) {
-        const peer = nodeIdToText(r.nodeId);
-        this.#d.audit.append('message-recipient', now, {
-          messageId: h.messageId,
-          recipient: r.nodeId,
-          sequence: r.sequence,
-        });
-        this.#s.insertDelivery.run(row, peer, r.sequence, r.mailbox, now);
-        // A job that rolls back leaves a harmless extra pump (it finds nothing new).
-        this.#submittedTo.add(peer);
-        this.#d.events.record('message.status', {
-          messageId: messageIdToText(h.messageId),
-          recipient: peer,
-          status: 'queued',
-        });
-      }
+    const ref = checkSubmit(req);
+    return this.#commit.run(() => this.#seal(req, ref));
+  }
+
+  /** Seals and queues, inside the caller's transaction (a group-commit job). */
+  #seal(req: SubmitRequest, ref: MessageId | null): Submitted {
+    const me = this.#d.identity();
+    const now = this.#d.clock.now();
+    const captured: { key: Uint8Array | null } = { key: null };
+    const specs = req.recipients.map((r) => {
+      const peer = this.#d.peers.paired(r.nodeId);
+      if (peer === null)
+        throw new LiaisonError(
+          'LIAISON_ERR_RECIPIENT_UNKNOWN',
+          `${r.nodeId} is not a paired, unblocked peer`,
+          { field: 'recipients' },
+        );
+      const sequence = this.#nextOutSequence(r.nodeId);
       return {
-        messageId: messageIdToText(h.messageId),
-        createdAt: now,
-        expiresAt: h.expiresAt,
-        recipients: h.recipients.map((r) => ({
-          nodeId: nodeIdToText(r.nodeId),
-          mailbox: r.mailbox,
-          sequence: r.sequence,
-        })),
+        nodeId: nodeIdFromText(r.nodeId),
+        dhKey: X25519PublicKey.fromBytes(peer.dhKey),
+        sequence,
+        mailbox: r.mailbox,
       };
     });
+    const env = sealEnvelope(
+      me,
+      {
+        kind: req.kind,
+        priority: req.priority,
+        handling: req.handling,
+        author: req.author,
+        createdAt: now,
+        expiresAt: now + req.ttlMs,
+        ref,
+        recipients: specs,
+        payload: req.payload,
+      },
+      { pairKeys: this.#pairKeys, onContentKey: (k) => (captured.key = k) },
+    );
+    const h = env.header;
+    const sender = nodeIdToText(me.nodeId);
+    const contentKey = captured.key;
+    if (contentKey === null) throw new LiaisonError('LIAISON_ERR_INTERNAL', 'no content key');
+    const logIndex = this.#d.audit.append('message-sent', now, {
+      messageId: h.messageId,
+      envelopeHash: env.envelopeHash,
+      author: req.author,
+      recipients: h.recipients.length,
+    });
+    const row = this.#insertMessage('out', sender, env, contentKey, logIndex, now, null);
+    wipe(contentKey);
+    for (const r of h.recipients) {
+      const peer = nodeIdToText(r.nodeId);
+      this.#d.audit.append('message-recipient', now, {
+        messageId: h.messageId,
+        recipient: r.nodeId,
+        sequence: r.sequence,
+      });
+      this.#s.insertDelivery.run(row, peer, r.sequence, r.mailbox, now);
+      // A job that rolls back leaves a harmless extra pump (it finds nothing new).
+      this.#submittedTo.add(peer);
+      this.#d.events.record('message.status', {
+        messageId: messageIdToText(h.messageId),
+        recipient: peer,
+        status: 'queued',
+      });
+    }
+    return {
+      messageId: messageIdToText(h.messageId),
+      createdAt: now,
+      expiresAt: h.expiresAt,
+      recipients: h.recipients.map((r) => ({
+        nodeId: nodeIdToText(r.nodeId),
+        mailbox: r.mailbox,
+        sequence: r.sequence,
+      })),
+    };
   }
 
   #nextOutSequence(peer: string): number {
@@ -412,6 +401,7 @@ export class Delivery {
   onPeerUp(peerId: string): void {
     const st = this.#state(peerId);
     st.cursor = 0;
+    st.backlog = [];
     st.parts = new PartAssembler();
     this.#pump(peerId);
   }
@@ -419,13 +409,14 @@ export class Delivery {
   onPeerDown(peerId: string): void {
     const st = this.#state(peerId);
     st.cursor = 0;
+    st.backlog = [];
     st.parts = new PartAssembler();
   }
 
   #state(peerId: string): PeerState {
     let st = this.#peers.get(peerId);
     if (st === undefined) {
-      st = { cursor: 0, pumping: false, parts: new PartAssembler() };
+      st = { cursor: 0, backlog: [], pumping: false, retry: null, parts: new PartAssembler() };
       this.#peers.set(peerId, st);
     }
     return st;
@@ -446,6 +437,15 @@ export class Delivery {
     st.pumping = true;
     try {
       for (;;) {
+        // Bodies encoded earlier that the link did not take yet go first, in order: a split
+        // envelope must never restart on the same link (the receiver holds its first parts).
+        while (st.backlog.length > 0) {
+          if (!this.#d.links.send(peerId, st.backlog[0]!)) {
+            this.#retrySoon(peerId);
+            return;
+          }
+          st.backlog.shift();
+        }
         const oldest = this.#s.oldestPending.get(peerId) as { sequence: unknown } | undefined;
         if (oldest === undefined) return;
         const window = int(oldest.sequence) + MAX_IN_FLIGHT_PER_PEER - 1 - st.cursor;
@@ -463,14 +463,7 @@ export class Delivery {
           message_id: Uint8Array;
         }[];
         if (rows.length === 0) return;
-        const bodies = encodeEnvelopes(rows.map((r) => r.envelope));
-        let sent = 0;
-        for (const body of bodies) {
-          if (!this.#d.links.send(peerId, body)) break;
-          sent += 1;
-        }
-        // Partial batches are resent whole next time: the receiver dedupes by envelope hash.
-        if (sent < bodies.length) return;
+        st.backlog.push(...encodeEnvelopes(rows.map((r) => r.envelope)));
         st.cursor = int(rows.at(-1)!.sequence);
         const fresh = rows.filter((r) => r.status === 'queued');
         if (fresh.length > 0) {
@@ -485,13 +478,23 @@ export class Delivery {
             }
           });
         }
-        if (rows.length < PUMP_BATCH) return;
       }
     } catch (err) {
       this.#d.log.warn({ peer: peerId, err: String(err) }, 'delivery pump failed; will retry');
     } finally {
       st.pumping = false;
     }
+  }
+
+  /** The link is backed up: try again shortly (its queue drains at network speed). */
+  #retrySoon(peerId: string): void {
+    const st = this.#state(peerId);
+    if (st.retry !== null) return;
+    st.retry = setTimeout(() => {
+      st.retry = null;
+      this.#pump(peerId);
+    }, PUMP_RETRY_MS);
+    st.retry.unref();
   }
 
   /** Expires what can no longer be delivered, and retries pumps that stalled on back-pressure. */
@@ -567,6 +570,7 @@ export class Delivery {
     const now = this.#d.clock.now();
     const from = nodeIdFromText(peerId);
     const pending = new Set<string>();
+    const batchHashes = new Map<string, Uint8Array>();
     let lastIn = int(
       (this.#s.lastIn.get(peerId) as { last_in: unknown } | undefined)?.last_in ?? 0,
     );
@@ -593,6 +597,12 @@ export class Delivery {
         const h = env.header;
         // The same envelope again (a resend after a crash or a lost receipt): receipt it again.
         if (equalBytes(h.senderNodeId, from)) {
+          const earlier = batchHashes.get(toHex(h.messageId));
+          if (earlier !== undefined && equalBytes(earlier, env.envelopeHash)) {
+            // Repeated within this batch: receipted with the log index its first copy gets.
+            outcomes.push({ kind: 'duplicate', env, logIndex: -1 });
+            continue;
+          }
           const prior = this.#s.findIn.get(peerId, h.messageId) as
             { envelope_hash: Uint8Array; log_index: unknown } | undefined;
           if (
@@ -606,6 +616,7 @@ export class Delivery {
         const a = acceptDecoded(env, me, view, now, this.#pairKeys, from);
         const r = h.recipients[a.recipientIndex]!;
         pending.add(toHex(h.messageId));
+        batchHashes.set(toHex(h.messageId), env.envelopeHash);
         lastIn = r.sequence;
         outcomes.push({
           kind: 'accepted',
@@ -663,13 +674,16 @@ export class Delivery {
     outcomes: readonly Outcome[],
   ): Uint8Array[] {
     const entries: ReceiptEntry[] = [];
+    const storedAt = new Map<string, number>();
     let lastIn: number | null = null;
     for (const o of outcomes) {
       if (o.kind === 'duplicate') {
+        const logIndex = o.logIndex >= 0 ? o.logIndex : storedAt.get(toHex(o.env.header.messageId));
+        if (logIndex === undefined) continue;
         entries.push({
           messageId: o.env.header.messageId,
           envelopeHash: o.env.envelopeHash,
-          logIndex: o.logIndex,
+          logIndex,
         });
       } else if (o.kind === 'accepted') {
         const h = o.env.header;
@@ -693,6 +707,7 @@ export class Delivery {
           gap: o.gap,
         });
         lastIn = o.sequence;
+        storedAt.set(toHex(h.messageId), logIndex);
         entries.push({ messageId: h.messageId, envelopeHash: o.env.envelopeHash, logIndex });
         this.#d.events.record('message.received', {
           messageId: messageIdToText(h.messageId),
@@ -858,16 +873,38 @@ export class Delivery {
   // --- reading -----------------------------------------------------------------------------
 
   /** Message metadata (no content), or null. `sender` defaults to any. */
-  meta(messageId: string, direction?: 'in' | 'out'): MessageMeta | null {
-    const row = this.#findRow(messageId, direction);
+  meta(messageId: string, direction?: 'in' | 'out', sender?: string): MessageMeta | null {
+    const row = this.#findRow(messageId, direction, sender);
     return row === null ? null : toMeta(row);
   }
 
-  #findRow(messageId: string, direction?: 'in' | 'out'): Record<string, unknown> | null {
+  /**
+   * The row of a message by ID. IDs are unique per sender only, so a peer could reuse another
+   * sender's ID (it cannot forge that sender's signature, but it can try to shadow the message):
+   * with more than one match the caller must name the sender.
+   * @throws LIAISON_ERR_CONFLICT when the ID is ambiguous
+   */
+  #findRow(
+    messageId: string,
+    direction?: 'in' | 'out',
+    sender?: string,
+  ): Record<string, unknown> | null {
     const id = messageIdFromText(messageId);
-    const rows = this.#s.byMessageId.all(id) as Record<string, unknown>[];
-    const r = rows.find((x) => direction === undefined || x.direction === direction);
-    return r ?? null;
+    const me = nodeIdToText(this.#d.identity().nodeId);
+    const rows = (this.#s.byMessageId.all(id) as Record<string, unknown>[]).filter(
+      (x) =>
+        (direction === undefined || x.direction === direction) &&
+        (sender === undefined || x.sender === sender) &&
+        // A message we sent is ours alone: another node's envelope cannot pose as one.
+        (x.direction === 'in' || x.sender === me),
+    );
+    if (rows.length > 1)
+      throw new LiaisonError(
+        'LIAISON_ERR_CONFLICT',
+        `several messages have ID ${messageId}; name the sender`,
+        { field: 'sender', senders: rows.map((r) => String(r.sender)).join(',') },
+      );
+    return rows[0] ?? null;
   }
 
   list(q: InboxQuery): { messages: (MessageMeta & { rowId: number })[]; next: number | null } {
@@ -910,8 +947,8 @@ export class Delivery {
    * in one transaction before returning the content.
    * @throws LIAISON_ERR_NOT_FOUND
    */
-  read(messageId: string, user: string): { meta: MessageMeta; payload: Payload } {
-    const row = this.#findRow(messageId);
+  read(messageId: string, user: string, sender?: string): { meta: MessageMeta; payload: Payload } {
+    const row = this.#findRow(messageId, undefined, sender);
     if (row === null)
       throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${messageId}`, {
         field: 'messageId',
@@ -980,8 +1017,8 @@ export class Delivery {
    * envelope naming the user, which moves the sender's status to `acknowledged`.
    * @throws LIAISON_ERR_NOT_FOUND, LIAISON_ERR_CONFLICT (already acknowledged, or not a message)
    */
-  async acknowledge(messageId: string, user: string): Promise<Submitted> {
-    const row = this.#findRow(messageId, 'in');
+  async acknowledge(messageId: string, user: string, from?: string): Promise<Submitted> {
+    const row = this.#findRow(messageId, 'in', from);
     if (row === null)
       throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no received message ${messageId}`, {
         field: 'messageId',
@@ -993,17 +1030,8 @@ export class Delivery {
         'LIAISON_ERR_CONFLICT',
         `already acknowledged by ${String(row.acked_by)}`,
       );
-    const now = this.#d.clock.now();
     const sender = String(row.sender);
-    this.#d.store.transaction(() => {
-      this.#d.audit.append('message-acknowledged', now, {
-        user,
-        sender: nodeIdFromText(sender),
-        messageId: asMessageId(new Uint8Array(row.message_id as Uint8Array)),
-      });
-      this.#s.markAcked.run(now, user, row.row_id);
-    });
-    return this.submit({
+    const req: SubmitRequest = {
       author: user,
       recipients: [{ nodeId: sender, mailbox: String(row.mailbox) }],
       kind: 'ack',
@@ -1019,8 +1047,45 @@ export class Delivery {
         form: null,
         attachments: [],
       },
+    };
+    const ref = checkSubmit(req);
+    // One job: the acknowledgement is recorded if and only if its ack envelope is queued.
+    return this.#commit.run(() => {
+      const now = this.#d.clock.now();
+      if (this.#s.markAcked.run(now, user, row.row_id).changes === 0)
+        throw new LiaisonError('LIAISON_ERR_CONFLICT', 'already acknowledged');
+      this.#d.audit.append('message-acknowledged', now, {
+        user,
+        sender: nodeIdFromText(sender),
+        messageId: asMessageId(new Uint8Array(row.message_id as Uint8Array)),
+      });
+      return this.#seal(req, ref);
     });
   }
+}
+
+/**
+ * Checks a submission before it joins a group commit; returns the decoded `ref`.
+ * @throws LIAISON_ERR_VALIDATION, LIAISON_ERR_DECODE_* for a malformed `ref`
+ */
+function checkSubmit(req: SubmitRequest): MessageId | null {
+  if (req.recipients.length === 0 || req.recipients.length > MAX_RECIPIENTS)
+    throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipients: 1 to ${MAX_RECIPIENTS}`, {
+      field: 'recipients',
+    });
+  if (!Number.isSafeInteger(req.ttlMs) || req.ttlMs < 1000 || req.ttlMs > MAX_ENVELOPE_LIFETIME_MS)
+    throw new LiaisonError('LIAISON_ERR_VALIDATION', 'ttlSeconds out of range', {
+      field: 'ttlSeconds',
+    });
+  const seen = new Set<string>();
+  for (const r of req.recipients) {
+    if (seen.has(r.nodeId))
+      throw new LiaisonError('LIAISON_ERR_VALIDATION', `recipient ${r.nodeId} named twice`, {
+        field: 'recipients',
+      });
+    seen.add(r.nodeId);
+  }
+  return req.ref === null ? null : messageIdFromText(req.ref);
 }
 
 /** The key that seals content keys at rest: derived from the identity seed, never stored. */

@@ -34,6 +34,7 @@ export class EventLog {
   readonly #insert: Database.Statement;
   readonly #after: Database.Statement;
   readonly #last: Database.Statement;
+  readonly #first: Database.Statement;
   readonly #prune: Database.Statement;
   readonly #clock: Clock;
   readonly #listeners = new Set<() => void>();
@@ -47,6 +48,7 @@ export class EventLog {
       .prepare('SELECT id, at, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?')
       .safeIntegers(false);
     this.#last = db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM events').safeIntegers(false);
+    this.#first = db.prepare('SELECT MIN(id) AS id FROM events').safeIntegers(false);
     this.#prune = db.prepare('DELETE FROM events WHERE id <= ?');
   }
 
@@ -71,6 +73,11 @@ export class EventLog {
       type: r.type as EventType,
       data: JSON.parse(r.data as string) as Record<string, unknown>,
     }));
+  }
+
+  /** The oldest retained event's ID, null when there is none. */
+  firstId(): number | null {
+    return (this.#first.get() as { id: number | null }).id;
   }
 
   lastId(): number {

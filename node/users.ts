@@ -166,6 +166,14 @@ export class Users {
             field: 'name',
           });
       }
+      for (const t of this.tokens(name))
+        if (t.revokedAt === null)
+          this.#audit.append('token-changed', now, {
+            subject: name,
+            tokenId: t.id,
+            change: 'revoked',
+            user: by,
+          });
       this.#db.prepare('DELETE FROM users WHERE name = ?').run(name);
       this.#audit.append('user-changed', now, {
         subject: name,

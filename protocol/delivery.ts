@@ -13,7 +13,7 @@
  *   REJECTS    0x33 ‖ u16 count ‖ count × (message ID ‖ u8 length ‖ error code)
  */
 import { Reader, Writer } from './codec.ts';
-import { LiaisonError } from './errors.ts';
+import { isLiaisonError, LiaisonError } from './errors.ts';
 import { asMessageId, MESSAGE_ID_BYTES } from './ids.ts';
 import type { MessageId } from './ids.ts';
 import { MAX_ENVELOPE_BYTES } from './limits.ts';
@@ -66,9 +66,21 @@ function bad(message: string, field: string): LiaisonError {
 /**
  * Decodes one DATA body. Lengths are checked against the body before anything is sliced, and
  * slices are views into `body` (the link hands each frame its own buffer).
- * @throws LIAISON_ERR_DELIVERY_PROTOCOL, LIAISON_ERR_DECODE_*
+ * @throws LIAISON_ERR_DELIVERY_PROTOCOL
  */
 export function decodeDeliveryMessage(body: Uint8Array): DeliveryMessage {
+  try {
+    return decodeMessage(body);
+  } catch (err) {
+    // A structural fault inside a delivery message is a delivery-protocol fault, with one code
+    // (as decodeFrame maps its faults to LINK_FRAME_INVALID); the field stays in the detail.
+    if (isLiaisonError(err) && err.code.startsWith('LIAISON_ERR_DECODE_'))
+      throw bad(`${err.code}: ${err.message}`, String(err.detail?.field ?? 'body'));
+    throw err;
+  }
+}
+
+function decodeMessage(body: Uint8Array): DeliveryMessage {
   if (body.length === 0) throw bad('empty delivery message', 'type');
   const r = new Reader(body);
   const type = r.u8('type');

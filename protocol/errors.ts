@@ -130,9 +130,11 @@ export const ERRORS = {
   LIAISON_ERR_LINK_OVERLOADED: spec(503, 'too many pending handshakes'),
   LIAISON_ERR_LINK_CLOSED: spec(503, 'the link is closed'),
 
-  // --- local API ---
+  // --- delivery (protocol/delivery.ts, node/delivery.ts) ---
   LIAISON_ERR_DELIVERY_PROTOCOL: spec(400, 'a malformed or out-of-sequence delivery message'),
   LIAISON_ERR_RECIPIENT_UNKNOWN: spec(400, 'a recipient is not a paired, unblocked peer'),
+
+  // --- local API ---
   LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
   LIAISON_ERR_FORBIDDEN: spec(403, "the token's role may not do this"),
   LIAISON_ERR_VALIDATION: spec(400, 'the request does not match its schema'),

@@ -17,6 +17,6 @@ export interface ApiDeps extends AdminDeps {
 export function buildApi(d: ApiDeps): FastifyInstance {
   const app = createServer(d.users, d.log);
   adminRoutes(app, d);
-  messageRoutes(app, d.delivery, d.events);
+  messageRoutes(app, d.delivery, d.events, (token) => d.users.authenticate(token) !== null);
   return app;
 }

@@ -34,6 +34,21 @@ export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** A comment line every so often keeps proxies and idle timers from closing the stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 export const MAX_PAGE_SIZE = 500;
+export const DEFAULT_PAGE_SIZE = 50;
+
+function pageSize(limit: string | undefined): number {
+  if (limit === undefined) return DEFAULT_PAGE_SIZE;
+  const n = Number(limit);
+  if (n > MAX_PAGE_SIZE)
+    throw new LiaisonError(
+      'LIAISON_ERR_VALIDATION',
+      `querystring.limit: at most ${MAX_PAGE_SIZE}`,
+      {
+        field: 'querystring.limit',
+      },
+    );
+  return n;
+}
 
 const messageIdParam = {
   type: 'object',
@@ -42,6 +57,12 @@ const messageIdParam = {
   additionalProperties: false,
 } as const;
 const nodeIdPattern = '^ln[a-z2-7]{52}$';
+/** Message IDs are unique per sender: ?sender= resolves the rare ID two senders used. */
+const senderQuery = {
+  type: 'object',
+  properties: { sender: { type: 'string', pattern: '^ln[a-z2-7]{52}$' } },
+  additionalProperties: false,
+} as const;
 const identPattern = '^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$';
 
 const sendBody = {
@@ -157,7 +178,13 @@ function payloadView(p: Payload) {
   };
 }
 
-export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: EventLog): void {
+export function messageRoutes(
+  app: FastifyInstance,
+  delivery: Delivery,
+  events: EventLog,
+  /** Re-checks a stream's token: a revoked or expired token ends its stream too. */
+  stillValid: (token: string) => boolean,
+): void {
   app.post<{ Body: SendBody }>(
     '/v1/messages',
     { config: { roles: OFFICER }, schema: { summary: 'Send a message', body: sendBody } },
@@ -207,9 +234,9 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
       mailbox: { type: 'string', maxLength: MAX_MAILBOX_BYTES },
       priority: { type: 'string', enum: Object.keys(PRIORITIES) },
       kind: { type: 'string', enum: ['message', 'ack', 'case-event'] },
-      unread: { type: 'boolean' },
-      before: { type: 'integer', minimum: 1 },
-      limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE },
+      unread: { type: 'string', enum: ['true', 'false'] },
+      before: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' },
+      limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' },
     },
     additionalProperties: false,
   } as const;
@@ -218,9 +245,9 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
     mailbox?: string;
     priority?: Priority;
     kind?: 'message' | 'ack' | 'case-event';
-    unread?: boolean;
-    before?: number;
-    limit?: number;
+    unread?: 'true' | 'false';
+    before?: string;
+    limit?: string;
   };
   for (const [url, direction] of [
     ['/v1/inbox', 'in'],
@@ -247,9 +274,9 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
               ? { kind: 'message' as const }
               : {}
             : { kind: q.kind }),
-          ...(q.unread === undefined ? {} : { unread: q.unread }),
-          ...(q.before === undefined ? {} : { before: q.before }),
-          limit: q.limit ?? 50,
+          ...(q.unread === undefined ? {} : { unread: q.unread === 'true' }),
+          ...(q.before === undefined ? {} : { before: Number(q.before) }),
+          limit: pageSize(q.limit),
         });
         return {
           messages: page.messages.map((m) => ({ ...metaView(m), cursor: m.rowId })),
@@ -259,30 +286,35 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
     );
   }
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { sender?: string } }>(
     '/v1/messages/:id',
     {
       config: { roles: OFFICER },
       schema: {
         summary: 'A message with its decrypted content (recorded as a consultation)',
         params: messageIdParam,
+        querystring: senderQuery,
         response: responses({ type: 'object', additionalProperties: true }),
       },
     },
     async (req) => {
-      const { meta, payload } = delivery.read(req.params.id, req.principal.user);
+      const { meta, payload } = delivery.read(req.params.id, req.principal.user, req.query.sender);
       return { ...metaView(meta), content: payloadView(payload) };
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: { sender?: string } }>(
     '/v1/messages/:id/meta',
     {
       config: { roles: ALL_ROLES },
-      schema: { summary: 'A message without its content', params: messageIdParam },
+      schema: {
+        summary: 'A message without its content',
+        params: messageIdParam,
+        querystring: senderQuery,
+      },
     },
     async (req) => {
-      const m = delivery.meta(req.params.id);
+      const m = delivery.meta(req.params.id, undefined, req.query.sender);
       if (m === null)
         throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${req.params.id}`, {
           field: 'id',
@@ -320,14 +352,18 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post<{ Params: { id: string }; Querystring: { sender?: string } }>(
     '/v1/messages/:id/ack',
     {
       config: { roles: OFFICER },
-      schema: { summary: 'Acknowledge a received message', params: messageIdParam },
+      schema: {
+        summary: 'Acknowledge a received message',
+        params: messageIdParam,
+        querystring: senderQuery,
+      },
     },
     async (req) => {
-      const ack = await delivery.acknowledge(req.params.id, req.principal.user);
+      const ack = await delivery.acknowledge(req.params.id, req.principal.user, req.query.sender);
       return {
         messageId: req.params.id,
         acknowledgedBy: req.principal.user,
@@ -336,7 +372,7 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
     },
   );
 
-  app.get<{ Querystring: { after?: number } }>(
+  app.get<{ Querystring: { after?: string } }>(
     '/v1/events',
     {
       config: { roles: ALL_ROLES },
@@ -344,7 +380,7 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
         summary: 'Server-sent events; resumes after Last-Event-ID (or ?after=)',
         querystring: {
           type: 'object',
-          properties: { after: { type: 'integer', minimum: 0 } },
+          properties: { after: { type: 'string', pattern: '^[0-9]{1,15}$' } },
           additionalProperties: false,
         },
       },
@@ -353,7 +389,10 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
       const header = req.headers['last-event-id'];
       const fromHeader =
         typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : null;
-      let last = fromHeader ?? req.query.after ?? events.lastId();
+      let last =
+        fromHeader ??
+        (req.query.after === undefined ? null : Number(req.query.after)) ??
+        events.lastId();
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
@@ -363,9 +402,21 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
         'x-accel-buffering': 'no',
       });
       res.write(': liaison event stream\n\n');
+      const auth = req.headers.authorization ?? '';
+      const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+      // Events older than the retention window are gone: say so rather than skip them silently.
+      const first = events.firstId();
+      if (first !== null && last < first - 1)
+        res.write(
+          `event: events.lost\ndata: ${JSON.stringify({ from: last + 1, to: first - 1 })}\n\n`,
+        );
       let closed = false;
       const send = (): void => {
         if (closed) return;
+        if (!stillValid(token)) {
+          res.end();
+          return;
+        }
         for (;;) {
           const batch: StoredEvent[] = events.after(last);
           for (const e of batch) {
@@ -383,7 +434,10 @@ export function messageRoutes(app: FastifyInstance, delivery: Delivery, events: 
         }
       };
       const unsubscribe = events.subscribe(send);
-      const heartbeat = setInterval(() => res.write(': keepalive\n\n'), SSE_HEARTBEAT_MS);
+      const heartbeat = setInterval(() => {
+        if (stillValid(token)) res.write(': keepalive\n\n');
+        else res.end();
+      }, SSE_HEARTBEAT_MS);
       heartbeat.unref();
       const cleanup = (): void => {
         closed = true;

@@ -55,7 +55,11 @@ export function createServer(users: Users, log: Logger): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: API_BODY_LIMIT_BYTES,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: 'array' } },
+    // No type coercion: {"name": 123} is a 400, not the user "123". Query parameters are strings
+    // with patterns and converted by their route.
+    ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: false } },
+    // A HEAD route would run the GET handler: for a message that is a consultation.
+    exposeHeadRoutes: false,
   });
   const routes: {
     method: string;
@@ -69,13 +73,12 @@ export function createServer(users: Users, log: Logger): FastifyInstance {
     if (roles === undefined || roles.length === 0)
       throw new Error(`route ${String(r.method)} ${r.url} names no roles`);
     for (const method of [r.method].flat())
-      if (method !== 'HEAD')
-        routes.push({
-          method,
-          url: r.url,
-          schema: (r.schema ?? {}) as Record<string, unknown>,
-          roles,
-        });
+      routes.push({
+        method,
+        url: r.url,
+        schema: (r.schema ?? {}) as Record<string, unknown>,
+        roles,
+      });
   });
 
   app.decorateRequest('principal', null as unknown as Principal);
@@ -193,7 +196,9 @@ function toLiaisonError(err: FastifyError | LiaisonError): LiaisonError {
     });
   if (f.validation !== undefined) {
     const first = f.validation[0];
-    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+    const params = first?.params as
+      { missingProperty?: string; additionalProperty?: string } | undefined;
+    const missing = params?.missingProperty ?? params?.additionalProperty;
     const field =
       first === undefined
         ? 'body'
