@@ -266,6 +266,8 @@ try {
       messages: MESSAGES,
     }),
   );
+  // Graceful stops, so that profiling runs (LIAISON_PROFILE_DIR) get their profiles written.
+  await Promise.all([a.stop(), b.stop()]);
 } finally {
   for (const fn of teardown) await fn();
 }

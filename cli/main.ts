@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { initCrypto, isLiaisonError } from '../protocol/index.ts';
 import { API_VERBS, apiVerb, UsageError } from './api-verbs.ts';
 import { runDemo } from './demo.ts';
+import { runFederationDemo } from './federation-demo.ts';
 import { inspect } from './inspect.ts';
 import { MESSAGE_VERBS, messageVerb } from './message-verbs.ts';
 import { init, start } from './node-verbs.ts';
@@ -42,7 +43,10 @@ Usage:
   liaison users [list | add NAME ROLE | remove NAME]      roles: officer, auditor, admin
   liaison tokens [list [USER] | issue USER [--label L] [--ttl S] | revoke ID]
                                API verbs use LIAISON_TOKEN, --token-file F, or the admin token
-  liaison demo                 walk through the protocol: three authorities exchange a signed,
+  liaison demo [--exit]        a local federation: three node processes on 127.0.0.1 pair, carry
+                               an urgent request and a JIT update, and ride out an outage; on a
+                               terminal the nodes then keep running for the CLI until Ctrl-C
+  liaison demo protocol        walk through the protocol: three authorities exchange a signed,
                                end-to-end encrypted preservation request, receipts, and attacks
   liaison inspect [FILE]       decode an envelope, receipt, key record or key rotation (hex or
                                binary, from FILE or standard input) and print its fields as JSON
@@ -72,11 +76,28 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`liaison ${pkg.version}\n`);
       return;
     }
-    case 'demo':
-      if (rest.length > 0) usage('demo takes no arguments');
-      await initCrypto();
-      runDemo((line) => process.stdout.write(`${line}\n`));
+    case 'demo': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { exit: { type: 'boolean', default: false } },
+      });
+      if (positionals.length === 1 && positionals[0] === 'protocol' && !values.exit) {
+        await initCrypto();
+        runDemo((line) => process.stdout.write(`${line}\n`));
+        return;
+      }
+      if (positionals.length > 0) usage("demo takes either 'protocol' or --exit");
+      const outcome = await runFederationDemo({
+        say: (line) => process.stdout.write(`${line}\n`),
+        warn: (line) => process.stderr.write(`${line}\n`),
+        // Kept running only for someone at a terminal who can try the CLI and press Ctrl-C.
+        keepRunning: process.stdout.isTTY === true && !values.exit,
+      });
+      // 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
+      if (outcome === 'interrupted') process.exitCode = 130;
       return;
+    }
     case 'inspect': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length > 1) usage('inspect takes at most one FILE');

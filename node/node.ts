@@ -291,6 +291,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     links: {
       send: (peerId, body) => links.send(peerId, body),
       isUp: (peerId) => links.link(peerId)?.isOpen === true,
+      close: (peerId, code) => links.link(peerId)?.close(code),
     },
     log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
   });

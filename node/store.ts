@@ -465,6 +465,22 @@ export class Store {
     return this.#db.transaction(fn).immediate();
   }
 
+  /**
+   * A transaction whose commit is not fsync'd (WAL with synchronous=NORMAL): it survives a crash
+   * of the process but maybe not of the machine. Only for state that is safe to lose, because
+   * it is recomputed or repeated (a delivery's 'sent' mark: lost, the envelope is sent again
+   * and the recipient dedupes it). The next full commit makes it durable too.
+   */
+  relaxedTransaction<T>(fn: () => T): T {
+    if (this.#db.inTransaction || this.#db.memory) return this.transaction(fn);
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return this.transaction(fn);
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
+  }
+
   schemaVersion(): number {
     return new RowReader('schema_migrations', this.#s.schemaVersion.get()).int('version');
   }

@@ -60,6 +60,9 @@ export function createServer(users: Users, log: Logger): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: false } },
     // A HEAD route would run the GET handler: for a message that is a consultation.
     exposeHeadRoutes: false,
+    // Event streams never end on their own: closing the API must cut them, or a node with a
+    // follower attached would never stop.
+    forceCloseConnections: true,
   });
   const routes: {
     method: string;

@@ -53,8 +53,8 @@ t.test('bad input and bad usage', async (t) => {
   t.match(missing.stderr, /ENOENT|no such file/);
 });
 
-t.test('demo: the receipts verify and every attack is refused', async (t) => {
-  const r = run(['demo']);
+t.test('demo protocol: the receipts verify and every attack is refused', async (t) => {
+  const r = run(['demo', 'protocol']);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /Rabat\s+delivered/);
   t.match(r.stdout, /Madrid\s+delivered/);
@@ -65,6 +65,35 @@ t.test('demo: the receipts verify and every attack is refused', async (t) => {
   );
   t.notMatch(r.stdout, /ACCEPTED/);
 });
+
+t.test(
+  'demo: a local federation delivers, acknowledges, survives an outage, cleans up',
+  async (t) => {
+    const { existsSync } = await import('node:fs');
+    // Not a terminal: the demo stops its nodes and removes its directory once the story ends.
+    const r = run(['demo']);
+    t.equal(r.status, 0, r.stderr);
+    t.equal((r.stdout.match(/ match$/gm) ?? []).length, 6, 'three pairings, fingerprints compared');
+    t.match(r.stdout, /delivered to Rabat \d+ ms after sending/);
+    t.match(r.stdout, /audit-log index \d+/);
+    t.match(r.stdout, /URGENT {2}lm[a-z2-7]{26} {2}from Paris, by duty-magistrate, unread/);
+    t.match(r.stdout, /acknowledged by Rabat/);
+    t.match(r.stdout, /Rabat {5}delivered/);
+    t.match(r.stdout, /The Hague acknowledged/);
+    t.match(r.stdout, /still 'queued'/);
+    t.match(r.stdout, /Nothing was lost/);
+    t.match(r.stdout, /peer\.down +nodeId=The Hague/);
+    const dir = /^Stopped the three nodes and removed (\S+)\.$/m.exec(r.stdout)?.[1];
+    t.ok(dir !== undefined && !existsSync(dir), 'the temporary directory is gone');
+    const pids = [...r.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+    t.equal(pids.length, 4, 'three nodes and one restart');
+    for (const pid of pids)
+      t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `${pid} is gone`);
+    const bad = run(['demo', 'frobnicate']);
+    t.equal(bad.status, 2);
+    t.match(bad.stderr, /demo takes either 'protocol' or --exit/);
+  },
+);
 
 t.test(
   'node verbs: usage errors exit 2 before contacting anything; init never half-creates',

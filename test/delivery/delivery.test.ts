@@ -104,3 +104,20 @@ t.test('receiver down: 500 queued messages arrive in order, exactly once', async
     'every status delivered',
   );
 });
+
+t.test('a node with an event-stream follower attached still stops', async (t) => {
+  const c = await Cluster.create(t, 1);
+  const a = c.node(0);
+  const res = await fetch(`http://127.0.0.1:${a.apiPort}/v1/events?after=0`, {
+    headers: { authorization: `Bearer ${a.token}` },
+  });
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const reader = res.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  t.match(first, /liaison event stream/);
+  await a.stop();
+  t.equal(a.proc, null, 'stopped (SIGTERM) with the stream open');
+  const rest = await reader.read().catch(() => ({ done: true }));
+  t.ok(rest.done, 'the stream was closed by the node');
+});

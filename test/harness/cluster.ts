@@ -55,9 +55,12 @@ export class TestNode {
   async start(): Promise<void> {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npm run build (npm test does)`);
     this.#token = readApiToken(this.dataDir);
+    // LIAISON_PROFILE_DIR=D writes a V8 CPU profile per node process into D (for benchmarks).
+    const profile = process.env.LIAISON_PROFILE_DIR;
     const proc = spawn(
       process.execPath,
       [
+        ...(profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile]),
         CLI,
         'start',
         '--data-dir',

@@ -68,7 +68,7 @@ export async function apiApp(): Promise<ApiApp> {
       },
       isCertifiedDhKey: () => false,
     },
-    links: { send: () => false, isUp: () => false },
+    links: { send: () => false, isUp: () => false, close: () => undefined },
     log: { info: () => undefined, warn: () => undefined },
   });
   const app = buildApi({
