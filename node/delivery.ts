@@ -76,6 +76,14 @@ import type { Store } from './store.ts';
 
 /** Envelopes read from the outbox per pump step. */
 export const PUMP_BATCH = 512;
+/** Envelope bytes read from the outbox per pump step (a batch of large messages stops early). */
+export const PUMP_BATCH_BYTES = 8 * 1024 * 1024;
+/** Refusals audited and logged one by one per batch; beyond it the peer is cut off. */
+export const MAX_REFUSALS_PER_BATCH = 32;
+/** What listings and metadata read: never the envelope or the sealed key. */
+const META_COLUMNS = `row_id, direction, sender, message_id, kind, priority, handling, author,
+  created_at, expires_at, ref, envelope_hash, log_index, stored_at, mailbox, sequence, gap_from,
+  gap_to, read_at, read_by, acked_at, acked_by`;
 /** Envelopes sent to one peer and not yet receipted; the pump waits beyond this. */
 export const MAX_IN_FLIGHT_PER_PEER = 4096;
 /** Delay before a pump blocked by a full link send queue tries again. */
@@ -462,12 +470,23 @@ export class Delivery {
           Math.min(PUMP_BATCH, window),
         ) as {
           sequence: unknown;
-          envelope: Uint8Array;
+          row_id: unknown;
+          size: unknown;
           status: string;
           message_id: Uint8Array;
         }[];
+        // Sizes first, envelopes after: a step never holds more than PUMP_BATCH_BYTES of them.
+        let bytes = 0;
+        const cut = rows.findIndex((r, i) => (bytes += int(r.size)) > PUMP_BATCH_BYTES && i > 0);
+        if (cut > 0) rows.length = cut;
         if (rows.length === 0) return;
-        st.backlog.push(...encodeEnvelopes(rows.map((r) => r.envelope)));
+        st.backlog.push(
+          ...encodeEnvelopes(
+            rows.map(
+              (r) => (this.#s.envelopeOf.get(r.row_id) as { envelope: Uint8Array }).envelope,
+            ),
+          ),
+        );
         st.cursor = int(rows.at(-1)!.sequence);
         const fresh = rows.filter((r) => r.status === 'queued');
         if (fresh.length > 0) {
@@ -698,21 +717,32 @@ export class Delivery {
     } finally {
       for (const o of outcomes) if (o.kind === 'accepted') wipe(o.contentKey);
     }
-    for (const r of receipts) this.#d.links.send(peerId, encodeReceiptMessage(r));
     const rejections: Rejection[] = [];
+    let refused = 0;
     for (const o of outcomes) {
       if (o.kind !== 'rejected') continue;
-      this.#d.log.warn(
-        {
-          peer: peerId,
-          code: o.code,
-          messageId: o.messageId === null ? null : messageIdToText(o.messageId),
-        },
-        'envelope rejected',
-      );
+      refused += 1;
+      if (refused <= MAX_REFUSALS_PER_BATCH)
+        this.#d.log.warn(
+          {
+            peer: peerId,
+            code: o.code,
+            messageId: o.messageId === null ? null : messageIdToText(o.messageId),
+          },
+          'envelope rejected',
+        );
       if (o.messageId !== null) rejections.push({ messageId: o.messageId, code: o.code });
     }
-    for (const body of encodeRejects(rejections)) this.#d.links.send(peerId, body);
+    const replies = [...receipts.map(encodeReceiptMessage), ...encodeRejects(rejections)];
+    // A reply the link cannot take (its send queue is full) must not vanish: the sender would
+    // wait for it forever. Cutting the link makes the sender resend, and resends are receipted.
+    if (!replies.every((body) => this.#d.links.send(peerId, body)))
+      this.#d.links.close(peerId, 'LIAISON_ERR_LINK_OVERLOADED');
+    else if (refused > MAX_REFUSALS_PER_BATCH) {
+      // A peer that sends mostly garbage is cut off, with one line for the rest.
+      this.#d.log.warn({ peer: peerId, refused }, 'too many envelopes refused in one batch');
+      this.#d.links.close(peerId, 'LIAISON_ERR_LINK_RATE_LIMIT');
+    }
   }
 
   /** Inside one transaction: inbox rows, audit entries, sequence state, events, receipts. */
@@ -726,6 +756,9 @@ export class Delivery {
     const entries: ReceiptEntry[] = [];
     const storedAt = new Map<string, number>();
     let lastIn: number | null = null;
+    // Beyond this many refusals the link is cut (see #receive): the rest are not audited one
+    // by one, so a peer cannot fill the log with junk.
+    let refusals = 0;
     for (const o of outcomes) {
       if (o.kind === 'duplicate') {
         const logIndex = o.logIndex >= 0 ? o.logIndex : storedAt.get(toHex(o.env.header.messageId));
@@ -768,7 +801,7 @@ export class Delivery {
           author: h.author,
         });
         if (h.kind === 'ack' && h.ref !== null) this.#onAck(peerId, h.ref, now);
-      } else {
+      } else if (++refusals <= MAX_REFUSALS_PER_BATCH) {
         this.#d.audit.append('envelope-rejected', now, {
           peer: from,
           bytesHash: sha256(o.bytes),
@@ -840,7 +873,8 @@ export class Delivery {
         let receiptRow: number | null = null;
         for (const e of receipt.entries) {
           const d = this.#s.findDelivery.get(sender, e.messageId, peerId) as
-            { status: string; envelope_hash: Uint8Array; sequence: unknown } | undefined;
+            | { status: string; envelope_hash: Uint8Array; sequence: unknown; receipt_row: unknown }
+            | undefined;
           if (d === undefined || !equalBytes(new Uint8Array(d.envelope_hash), e.envelopeHash)) {
             this.#d.log.warn(
               {
@@ -852,7 +886,9 @@ export class Delivery {
             );
             continue;
           }
-          if (d.status === 'delivered' || d.status === 'acknowledged') continue;
+          // Already receipted. (An acknowledgement can overtake the receipt: the receipt is
+          // still recorded, as evidence, without moving the status back.)
+          if (d.receipt_row !== null) continue;
           if (receiptRow === null) {
             const logIndex = this.#d.audit.append('receipt-received', now, {
               issuer: receipt.issuerNodeId,
@@ -875,11 +911,12 @@ export class Delivery {
             );
           }
           this.#s.markDelivered.run(now, now, receiptRow, e.logIndex, peerId, d.sequence);
-          this.#d.events.record('message.status', {
-            messageId: messageIdToText(e.messageId),
-            recipient: peerId,
-            status: 'delivered',
-          });
+          if (d.status !== 'acknowledged')
+            this.#d.events.record('message.status', {
+              messageId: messageIdToText(e.messageId),
+              recipient: peerId,
+              status: 'delivered',
+            });
         }
       });
     } catch (err) {
@@ -981,7 +1018,9 @@ export class Delivery {
       args.push(q.before);
     }
     const rows = this.#db
-      .prepare(`SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY row_id DESC LIMIT ?`)
+      .prepare(
+        `SELECT ${META_COLUMNS} FROM messages WHERE ${where.join(' AND ')} ORDER BY row_id DESC LIMIT ?`,
+      )
       .all(...args, q.limit + 1) as Record<string, unknown>[];
     const page = rows.slice(0, q.limit);
     return {
@@ -1001,8 +1040,12 @@ export class Delivery {
       throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${messageId}`, {
         field: 'messageId',
       });
-    const env = decodeEnvelope(new Uint8Array(row.envelope as Uint8Array));
-    const sealed = new Uint8Array(row.sealed_key as Uint8Array);
+    const stored = this.#s.sealedOf.get(row.row_id) as {
+      envelope: Uint8Array;
+      sealed_key: Uint8Array;
+    };
+    const env = decodeEnvelope(new Uint8Array(stored.envelope));
+    const sealed = new Uint8Array(stored.sealed_key);
     const key = aeadDecrypt(
       this.#storageKey,
       sealed.subarray(0, AEAD_NONCE_BYTES),
@@ -1198,7 +1241,7 @@ function prepare(db: Store['database']) {
       "SELECT sequence FROM deliveries WHERE peer = ? AND status IN ('queued', 'sent') ORDER BY sequence LIMIT 1",
     ),
     nextToSend: p(
-      `SELECT d.sequence, d.status, m.envelope, m.message_id FROM deliveries d
+      `SELECT d.sequence, d.status, m.row_id, length(m.envelope) AS size, m.message_id FROM deliveries d
        JOIN messages m ON m.row_id = d.message_row
        WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence > ? AND m.expires_at > ?
        ORDER BY d.sequence LIMIT ?`,
@@ -1217,24 +1260,28 @@ function prepare(db: Store['database']) {
       "SELECT envelope_hash, log_index FROM messages WHERE sender = ? AND message_id = ? AND direction = 'in'",
     ),
     findDelivery: p(
-      `SELECT d.status, d.sequence, m.envelope_hash FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+      `SELECT d.status, d.sequence, d.receipt_row, m.envelope_hash FROM deliveries d JOIN messages m ON m.row_id = d.message_row
        WHERE m.sender = ? AND m.message_id = ? AND m.direction = 'out' AND d.peer = ?`,
     ),
     // A receipt is proof of delivery even after the sender gave up waiting (expired).
     markDelivered: p(
-      `UPDATE deliveries SET status = 'delivered', reason = NULL, delivered_at = ?, updated_at = ?,
-         receipt_row = ?, remote_log_index = ? WHERE peer = ? AND sequence = ?`,
+      `UPDATE deliveries SET status = CASE status WHEN 'acknowledged' THEN status ELSE 'delivered' END,
+         reason = NULL, delivered_at = ?, updated_at = ?, receipt_row = ?, remote_log_index = ?
+       WHERE peer = ? AND sequence = ?`,
     ),
     markAcknowledged: p(
       `UPDATE deliveries SET status = 'acknowledged', acknowledged_at = ?, updated_at = ?
-       WHERE message_row = (SELECT row_id FROM messages WHERE sender = ? AND message_id = ? AND direction = 'out')
+       WHERE message_row = (SELECT row_id FROM messages
+                            WHERE sender = ? AND message_id = ? AND direction = 'out' AND kind = 'message')
          AND peer = ? AND status IN ('queued', 'sent', 'delivered', 'expired')`,
     ),
     insertReceipt: p(
       `INSERT INTO receipts (direction, peer, issued_at, receipt, receipt_hash, log_index)
        VALUES (?, ?, ?, ?, ?, ?) RETURNING row_id`,
     ),
-    byMessageId: p('SELECT * FROM messages WHERE message_id = ? ORDER BY row_id'),
+    byMessageId: p(`SELECT ${META_COLUMNS} FROM messages WHERE message_id = ? ORDER BY row_id`),
+    sealedOf: p('SELECT envelope, sealed_key FROM messages WHERE row_id = ?'),
+    envelopeOf: p('SELECT envelope FROM messages WHERE row_id = ?'),
     deliveriesOf: p('SELECT * FROM deliveries WHERE message_row = ? ORDER BY peer'),
     markRead: p(
       'UPDATE messages SET read_at = coalesce(read_at, ?), read_by = coalesce(read_by, ?) WHERE row_id = ?',

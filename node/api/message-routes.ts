@@ -412,6 +412,15 @@ export function messageRoutes(
         );
       let closed = false;
       const send = (): void => {
+        try {
+          pump();
+        } catch {
+          // A database error (e.g. busy) must not escape a timer: end this stream, the client
+          // resumes from its last event ID.
+          res.destroy();
+        }
+      };
+      const pump = (): void => {
         if (closed) return;
         if (!stillValid(token)) {
           res.end();
@@ -435,8 +444,12 @@ export function messageRoutes(
       };
       const unsubscribe = events.subscribe(send);
       const heartbeat = setInterval(() => {
-        if (stillValid(token)) res.write(': keepalive\n\n');
-        else res.end();
+        try {
+          if (stillValid(token)) res.write(': keepalive\n\n');
+          else res.end();
+        } catch {
+          res.destroy();
+        }
       }, SSE_HEARTBEAT_MS);
       heartbeat.unref();
       const cleanup = (): void => {
