@@ -45,10 +45,18 @@ function getU32(buf: Uint8Array, at: number): number {
 
 export class Writer {
   private buf: Uint8Array;
+  /** Whether `buf` is the caller's (see the constructor), so never handed out by finish(). */
+  private borrowed: boolean;
   private pos = 0;
 
-  constructor(initialCapacity = 256) {
-    this.buf = new Uint8Array(initialCapacity);
+  /**
+   * @param initial a capacity, or a buffer the caller reuses across encodings, written from its
+   *   start (a hot path saves allocating one per call). A writer that outgrows it moves to a buffer
+   *   of its own and zeroes the caller's.
+   */
+  constructor(initial: number | Uint8Array = 256) {
+    this.borrowed = typeof initial !== 'number';
+    this.buf = typeof initial === 'number' ? new Uint8Array(initial) : initial;
   }
 
   private reserve(n: number): void {
@@ -60,6 +68,7 @@ export class Writer {
     // The old buffer may hold plaintext (payload encoding): zero it before letting it go.
     this.buf.fill(0);
     this.buf = next;
+    this.borrowed = false;
   }
 
   u8(v: number, field = 'u8'): this {
@@ -173,9 +182,9 @@ export class Writer {
     return this.pos;
   }
 
-  /** The written bytes, exactly sized (the buffer itself when it is exactly full). */
+  /** The written bytes, exactly sized (the buffer itself when it is exactly full and ours). */
   finish(): Uint8Array {
-    return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos);
+    return this.pos === this.buf.length && !this.borrowed ? this.buf : this.buf.slice(0, this.pos);
   }
 
   /**

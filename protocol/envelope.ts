@@ -76,6 +76,10 @@ function invert<K extends string>(m: Readonly<Record<K, number>>): ReadonlyMap<n
 
 const PAYLOAD_NONCE = new Uint8Array(AEAD_NONCE_BYTES);
 
+/** Scratch for sealEnvelope's header and plaintext encodings; null while a seal is using it. */
+const SEAL_SCRATCH_BYTES = 16 * 1024;
+let sealScratch: Uint8Array | null = new Uint8Array(SEAL_SCRATCH_BYTES);
+
 export interface Recipient {
   readonly nodeId: NodeId;
   /** The recipient's certified static key the content key was wrapped for. */
@@ -166,7 +170,12 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   // Exact size (identifiers are ASCII), so finish() hands back the buffer without a copy.
   let size = 115 + 1 + h.author.length + 16 + 1 + (h.ref === null ? 0 : 16) + 32 + 1;
   for (const r of h.recipients) size += 32 + 32 + 8 + 1 + r.mailbox.length;
-  const w = new Writer(size);
+  return encodeHeaderInto(new Writer(size), h).finish();
+}
+
+/** Appends the encoded header to `w`. */
+function encodeHeaderInto(w: Writer, h: EnvelopeHeader): Writer {
+  const start = w.length;
   w.u8(KINDS[h.kind], 'kind')
     .u8(PRIORITIES[h.priority], 'priority')
     .u8(HANDLING_CODES[h.handling], 'handling');
@@ -191,10 +200,9 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
     w.u64(r.sequence, 'recipient.sequence');
     w.ident(r.mailbox, MAX_MAILBOX_BYTES, 'recipient.mailbox');
   }
-  const out = w.finish();
-  if (out.length > MAX_HEADER_BYTES)
+  if (w.length - start > MAX_HEADER_BYTES)
     throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'header too large', { field: 'header' });
-  return out;
+  return w;
 }
 
 /** @throws LIAISON_ERR_DECODE_* */
@@ -310,7 +318,19 @@ export function sealEnvelope(
 
   const messageId = asMessageId(random(MESSAGE_ID_BYTES));
   const contentKey = random(AEAD_KEY_BYTES);
+  // Header and plaintext are encoded one after the other, for messages of a few KiB into a reused
+  // scratch buffer; the header is then copied into the envelope and the plaintext encrypted
+  // straight into it. (Short-lived buffers of this size live outside the JavaScript heap and each
+  // costs about as much to allocate and free as hashing the header.) The size hint allows 1 KiB
+  // for the fixed header fields and payload framing, 160 bytes per recipient (at most 137 used)
+  // and a byte per character of text; a writer that needs more grows.
+  const sizeHint =
+    1024 + recipients.length * 160 + params.payload.subject.length + params.payload.body.length;
+  const scratch = sizeHint <= SEAL_SCRATCH_BYTES ? sealScratch : null;
+  if (scratch !== null) sealScratch = null; // taken: a seal re-entered meanwhile allocates its own
+  let w: Writer | null = null;
   try {
+    w = new Writer(scratch ?? sizeHint);
     const header: EnvelopeHeader = {
       kind: params.kind,
       priority: params.priority,
@@ -331,32 +351,31 @@ export function sealEnvelope(
         mailbox: r.mailbox,
       })),
     };
-    const headerBytes = encodeHeader(header);
-    const plaintext = encodePayloadInto(
-      new Writer(64 + params.payload.subject.length + params.payload.body.length),
-      params.payload,
-    ).finishView();
+    const headerLength = encodeHeaderInto(w, header).length;
+    const encoded = encodePayloadInto(w, params.payload).finishView();
+    const plaintext = encoded.subarray(headerLength);
     const ciphertextLength = plaintext.length + AEAD_TAG_BYTES;
     if (ciphertextLength > MAX_PAYLOAD_BYTES) {
-      wipe(plaintext);
       throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'payload too large', { field: 'payload' });
     }
     // The envelope is assembled in one exactly sized buffer; the payload is encrypted straight
     // into it and the wraps written in place, so nothing is copied twice.
-    const wrapsLength = recipients.length * WRAP_BYTES;
-    const ctAt = 2 + 2 + headerBytes.length + 4;
+    const ctAt = 2 + 2 + headerLength + 4;
     const wrapsAt = ctAt + ciphertextLength;
-    const sigAt = wrapsAt + wrapsLength;
+    const sigAt = wrapsAt + recipients.length * WRAP_BYTES;
     const bytes = new Uint8Array(sigAt + ED25519_SIGNATURE_BYTES);
     bytes[0] = ENVELOPE_TYPE;
     bytes[1] = ENVELOPE_VERSION;
-    const view = new DataView(bytes.buffer);
-    view.setUint16(2, headerBytes.length);
-    bytes.set(headerBytes, 4);
-    view.setUint32(ctAt - 4, ciphertextLength);
+    bytes[2] = headerLength >>> 8;
+    bytes[3] = headerLength & 0xff;
+    const headerBytes = bytes.subarray(4, 4 + headerLength);
+    headerBytes.set(encoded.subarray(0, headerLength));
+    bytes[ctAt - 4] = ciphertextLength >>> 24;
+    bytes[ctAt - 3] = (ciphertextLength >>> 16) & 0xff;
+    bytes[ctAt - 2] = (ciphertextLength >>> 8) & 0xff;
+    bytes[ctAt - 1] = ciphertextLength & 0xff;
     const ciphertext = bytes.subarray(ctAt, wrapsAt);
     aeadEncryptInto(ciphertext, contentKey, PAYLOAD_NONCE, headerBytes, plaintext);
-    wipe(plaintext);
     const wrapsBytes = bytes.subarray(wrapsAt, sigAt);
     recipients.forEach((r, i) => {
       const pairKey = options.pairKeys.get(sender.dhKey, r.dhKey, 'send');
@@ -382,6 +401,9 @@ export function sealEnvelope(
     return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
   } finally {
     wipe(contentKey);
+    // The plaintext, wherever the writer holds it (one that outgrew the scratch zeroed that).
+    w?.finishView().fill(0);
+    if (scratch !== null) sealScratch = scratch;
   }
 }
 
