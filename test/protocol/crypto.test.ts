@@ -8,7 +8,9 @@ import t from 'tap';
 import {
   aeadDecrypt,
   aeadDecryptWith,
+  aeadDecryptWithDerivedKey,
   aeadEncrypt,
+  aeadEncryptWithDerivedKey,
   blake2b256Parts,
   blake2b512Parts,
   chachaPolyDecrypt,
@@ -59,6 +61,52 @@ t.test('the direct path is active and agrees with the wrapper', async (t) => {
     bad[bad.length - 1]! ^= 1;
     t.equal(aeadDecrypt(key, nonce, ad, bad), null, 'a flipped tag bit fails');
   }
+});
+
+t.test('AEAD under a derived key is Seal(Hk(kdfKey, parts), ...)', async (t) => {
+  const nonce = bytes(24, 9);
+  for (const [keyLength, n] of [
+    [32, 32],
+    [1, 0],
+    [64, 1000],
+  ] as const) {
+    const kdfKey = bytes(keyLength, 11);
+    const parts = [bytes(15, 1), bytes(0), bytes(96, 2)];
+    const ad = bytes(n % 7, 3);
+    const m = bytes(n, 4);
+    const derived = sodium.crypto_generichash(
+      32,
+      Uint8Array.from([...parts[0]!, ...parts[2]!]),
+      kdfKey,
+    );
+    const c = aeadEncryptWithDerivedKey(kdfKey, parts, nonce, ad, m);
+    t.equal(
+      toHex(c),
+      toHex(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(m, ad, null, nonce, derived)),
+      `key of ${keyLength} bytes, ${n} bytes of plaintext`,
+    );
+    t.equal(toHex(aeadDecryptWithDerivedKey(kdfKey, parts, nonce, ad, c)!), toHex(m));
+    const other = Uint8Array.from(kdfKey);
+    other[0]! ^= 1;
+    t.equal(aeadDecryptWithDerivedKey(other, parts, nonce, ad, c), null, 'another kdf key fails');
+    t.equal(
+      aeadDecryptWithDerivedKey(kdfKey, [parts[0]!], nonce, ad, c),
+      null,
+      'other kdf input fails',
+    );
+  }
+  rejects(
+    t,
+    () => aeadEncryptWithDerivedKey(new Uint8Array(0), [], bytes(24), bytes(0), bytes(1)),
+    'LIAISON_ERR_ARGUMENT',
+    'empty kdf key',
+  );
+  rejects(
+    t,
+    () => aeadDecryptWithDerivedKey(bytes(32), [], bytes(12), bytes(0), bytes(20)),
+    'LIAISON_ERR_ARGUMENT',
+    'short nonce',
+  );
 });
 
 t.test('an output consumer cannot re-enter the wrapper, and the wrapper stays sound', async (t) => {
