@@ -22,8 +22,8 @@ import {
   AEAD_TAG_BYTES,
   aeadDecryptWith,
   aeadEncryptInto,
+  blake2b256Equals,
   blake2b256Parts,
-  constantTimeEqual,
   ED25519_SIGNATURE_BYTES,
   randomBytes,
   wipe,
@@ -160,6 +160,11 @@ export interface OpenedEnvelope {
 
 export function keyCommitment(messageId: MessageId, contentKey: Uint8Array): Uint8Array {
   return blake2b256Parts(null, DOMAIN.KEY_COMMITMENT, messageId, contentKey);
+}
+
+/** Whether `contentKey` is the key the header commits to (constant time). */
+function keyCommitmentMatches(h: EnvelopeHeader, contentKey: Uint8Array): boolean {
+  return blake2b256Equals(h.keyCommitment, null, DOMAIN.KEY_COMMITMENT, h.messageId, contentKey);
 }
 
 function arg(message: string, field: string): LiaisonError {
@@ -503,9 +508,7 @@ export function openEnvelope(
     },
     env.wraps[index]!,
   );
-  if (
-    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
-  ) {
+  if (!keyCommitmentMatches(env.header, contentKey)) {
     wipe(contentKey);
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
@@ -525,10 +528,7 @@ export function openEnvelope(
  * @throws LIAISON_ERR_KEY_COMMITMENT_MISMATCH, LIAISON_ERR_PAYLOAD_DECRYPT_FAILED, LIAISON_ERR_DECODE_*
  */
 export function decryptWithDisclosedKey(env: Envelope, contentKey: Uint8Array): Payload {
-  if (
-    contentKey.length !== AEAD_KEY_BYTES ||
-    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
-  ) {
+  if (contentKey.length !== AEAD_KEY_BYTES || !keyCommitmentMatches(env.header, contentKey)) {
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
   return decryptPayload(env, contentKey);

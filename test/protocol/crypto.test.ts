@@ -11,6 +11,7 @@ import {
   aeadDecryptWithDerivedKey,
   aeadEncrypt,
   aeadEncryptWithDerivedKey,
+  blake2b256Equals,
   blake2b256Parts,
   blake2b512Parts,
   chachaPolyDecrypt,
@@ -106,6 +107,27 @@ t.test('AEAD under a derived key is Seal(Hk(kdfKey, parts), ...)', async (t) => 
     () => aeadDecryptWithDerivedKey(bytes(32), [], bytes(12), bytes(0), bytes(20)),
     'LIAISON_ERR_ARGUMENT',
     'short nonce',
+  );
+});
+
+t.test('blake2b256Equals compares a digest with an expected value', async (t) => {
+  const key = bytes(32, 5);
+  const parts = [bytes(25, 1), bytes(16, 2), bytes(32, 3)];
+  const digest = blake2b256Parts(null, ...parts);
+  t.ok(blake2b256Equals(digest, null, ...parts), 'equal');
+  t.ok(blake2b256Equals(blake2b256Parts(key, ...parts), key, ...parts), 'equal, keyed');
+  t.notOk(blake2b256Equals(digest, key, ...parts), 'keyed is another function');
+  for (const i of [0, 17, 31]) {
+    const other = Uint8Array.from(digest);
+    other[i]! ^= 0x80;
+    t.notOk(blake2b256Equals(other, null, ...parts), `differs in byte ${i}`);
+  }
+  t.notOk(blake2b256Equals(digest.subarray(0, 31), null, ...parts), 'a shorter expected value');
+  rejects(
+    t,
+    () => blake2b256Equals(digest, new Uint8Array(65), ...parts),
+    'LIAISON_ERR_ARGUMENT',
+    'a 65-byte key',
   );
 });
 
