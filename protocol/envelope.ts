@@ -25,6 +25,7 @@ import {
   blake2b256Equals,
   blake2b256Parts,
   ED25519_SIGNATURE_BYTES,
+  HASH_BYTES,
   randomBytes,
   wipe,
 } from './crypto.ts';
@@ -291,6 +292,22 @@ export function signatureInput(envelopeHash: Uint8Array): Uint8Array {
 }
 
 /**
+ * signatureInput written into one reused buffer, for sealEnvelope and verifyEnvelopeSignature.
+ * A fresh 62-byte array lives inside V8's heap, and node:crypto must move it out (a new backing
+ * store and a copy) before OpenSSL can read it; this buffer already lives outside. The bytes are
+ * public and the buffer is only read synchronously, before the next use overwrites it.
+ */
+const SIGNATURE_INPUT = new Uint8Array(
+  new ArrayBuffer(DOMAIN.ENVELOPE_SIGNATURE.length + HASH_BYTES),
+);
+SIGNATURE_INPUT.set(DOMAIN.ENVELOPE_SIGNATURE);
+
+function reusedSignatureInput(envelopeHash: Uint8Array): Uint8Array {
+  SIGNATURE_INPUT.set(envelopeHash, DOMAIN.ENVELOPE_SIGNATURE.length);
+  return SIGNATURE_INPUT;
+}
+
+/**
  * Seals an envelope from `sender` to every recipient: draws a message ID and a content key,
  * encrypts the payload, wraps the key per recipient, signs.
  * @throws LIAISON_ERR_ARGUMENT, LIAISON_ERR_ENCODE_*, LIAISON_ERR_KEY_LOW_ORDER
@@ -401,7 +418,7 @@ export function sealEnvelope(
     const wraps = splitWraps(wrapsBytes, recipients.length);
     const payloadHash = payloadHashOf(ciphertext);
     const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
-    const signature = sender.signingKey.sign(signatureInput(envelopeHash));
+    const signature = sender.signingKey.sign(reusedSignatureInput(envelopeHash));
     bytes.set(signature, sigAt);
     return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
   } finally {
@@ -466,7 +483,7 @@ export function verifyEnvelopeSignature(env: Envelope, pinnedKey: Ed25519PublicK
   if (!equalBytes(env.header.senderIdentityKey, pinnedKey.bytes)) {
     throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH');
   }
-  if (!pinnedKey.verify(signatureInput(env.envelopeHash), env.signature)) {
+  if (!pinnedKey.verify(reusedSignatureInput(env.envelopeHash), env.signature)) {
     throw new LiaisonError('LIAISON_ERR_SIGNATURE_INVALID', 'envelope');
   }
 }
