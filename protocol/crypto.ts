@@ -91,6 +91,7 @@ interface SodiumModule {
     key: number,
     keyLen: number,
   ): number;
+  _crypto_verify_32(x: number, y: number): number;
   _crypto_aead_xchacha20poly1305_ietf_encrypt: AeadEncryptExport;
   _crypto_aead_xchacha20poly1305_ietf_decrypt: AeadDecryptExport;
   _crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncryptExport;
@@ -111,6 +112,7 @@ class DirectSodium {
       typeof m._malloc !== 'function' ||
       typeof m._free !== 'function' ||
       typeof m._crypto_generichash !== 'function' ||
+      typeof m._crypto_verify_32 !== 'function' ||
       typeof m._crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function' ||
       typeof m._crypto_aead_xchacha20poly1305_ietf_decrypt !== 'function' ||
       typeof m._crypto_aead_chacha20poly1305_ietf_encrypt !== 'function' ||
@@ -127,6 +129,15 @@ class DirectSodium {
     const same = (a: Uint8Array | null, b: Uint8Array): boolean =>
       a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
     const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(msg, key, null, nonce, key);
+    const derived = sodium.crypto_generichash(32, msg.subarray(0, 40), key);
+    const derivedCt = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+      key,
+      msg,
+      null,
+      nonce,
+      derived,
+    );
+    const parts = [msg.subarray(0, 5), msg.subarray(5, 40)];
     const copy = (v: Uint8Array): Uint8Array => v.slice();
     const ok =
       same(d.blake2b(32, key, [msg]), sodium.crypto_generichash(32, msg, key)) &&
@@ -146,7 +157,13 @@ class DirectSodium {
         ),
       ) &&
       same(d.aead(true, false, key, nonce, key, ct, copy), msg) &&
-      d.aead(true, false, key, nonce, msg, ct, copy) === null;
+      d.aead(true, false, key, nonce, msg, ct, copy) === null &&
+      same(d.aeadDerivedKey(true, key, parts, nonce, msg, key), derivedCt) &&
+      same(d.aeadDerivedKey(false, key, parts, nonce, msg, derivedCt), key) &&
+      d.aeadDerivedKey(false, msg.subarray(0, 32), parts, nonce, msg, derivedCt) === null &&
+      d.blake2bEquals(derived, key, parts) &&
+      !d.blake2bEquals(derived, key, [msg]) &&
+      !d.blake2bEquals(derived, null, parts);
     return ok ? d : null;
   }
 
@@ -170,26 +187,99 @@ class DirectSodium {
   }
 
   /**
-   * Runs `fn` with exclusive use of the region: copies in, calls, hands out, and zeroes the
-   * region afterwards whatever happens. Re-entry (an output consumer calling back into the
-   * wrapper) would overwrite the region under the consumer's feet, so it is refused.
+   * Claims the region for one call (at least `total` bytes); pair with #leave in a finally.
+   * Re-entry (an output consumer calling back into the wrapper) would overwrite the region under
+   * the consumer's feet, so it is refused.
    */
-  #with<T>(total: number, fn: (base: number) => T): T {
+  #enter(total: number): number {
     if (this.#busy)
       throw new LiaisonError(
         'LIAISON_ERR_CRYPTO_INTERNAL',
         'crypto wrapper re-entered from an output consumer',
       );
+    const base = this.#region(total);
     this.#busy = true;
-    let base = 0;
-    try {
-      base = this.#region(total);
-      return fn(base);
-    } finally {
-      // Re-read HEAPU8: a malloc may have grown (and so replaced) the heap's buffer.
-      if (base !== 0) this.m.HEAPU8.fill(0, base, base + total);
-      this.#busy = false;
+    return base;
+  }
+
+  /** Zeroes what a call used and releases the region, whatever happened during the call. */
+  #leave(base: number, total: number): void {
+    // Re-read HEAPU8: a malloc may have grown (and so replaced) the heap's buffer.
+    this.m.HEAPU8.fill(0, base, base + total);
+    this.#busy = false;
+  }
+
+  /** Copies `parts` into the heap one after the other from `at`. */
+  #put(parts: readonly Uint8Array[], at: number): void {
+    const heap = this.m.HEAPU8;
+    for (const p of parts) {
+      heap.set(p, at);
+      at += p.length;
     }
+  }
+
+  /** crypto_generichash on heap pointers (`keyLen` 0: unkeyed). */
+  #hash(
+    out: number,
+    outLen: number,
+    msg: number,
+    msgLen: number,
+    key: number,
+    keyLen: number,
+  ): void {
+    const rc = this.m._crypto_generichash(out, outLen, msg, msgLen, 0, key, keyLen);
+    if (rc !== 0)
+      throw new LiaisonError('LIAISON_ERR_CRYPTO_INTERNAL', 'crypto_generichash failed');
+  }
+
+  /**
+   * (X)ChaCha20-Poly1305 seal or open on heap pointers: `inLen` bytes at `input` to `out`. False
+   * when open fails.
+   */
+  #aead(
+    x: boolean,
+    encrypt: boolean,
+    out: number,
+    input: number,
+    inLen: number,
+    ad: number,
+    adLen: number,
+    nonce: number,
+    key: number,
+  ): boolean {
+    const m = this.m;
+    const rc = encrypt
+      ? (x
+          ? m._crypto_aead_xchacha20poly1305_ietf_encrypt
+          : m._crypto_aead_chacha20poly1305_ietf_encrypt)(
+          out,
+          0,
+          input,
+          inLen,
+          0,
+          ad,
+          adLen,
+          0,
+          0,
+          nonce,
+          key,
+        )
+      : (x
+          ? m._crypto_aead_xchacha20poly1305_ietf_decrypt
+          : m._crypto_aead_chacha20poly1305_ietf_decrypt)(
+          out,
+          0,
+          0,
+          input,
+          inLen,
+          0,
+          ad,
+          adLen,
+          0,
+          nonce,
+          key,
+        );
+    return rc === 0;
   }
 
   /** BLAKE2b over the concatenation of `parts`, without concatenating them in JavaScript. */
@@ -197,29 +287,44 @@ class DirectSodium {
     let msgLen = 0;
     for (const p of parts) msgLen += p.length;
     const keyLen = key === null ? 0 : key.length;
-    return this.#with(outLen + keyLen + msgLen, (base) => {
-      const heap = this.m.HEAPU8;
+    const total = outLen + keyLen + msgLen;
+    const base = this.#enter(total);
+    try {
       const keyPtr = base + outLen;
-      if (key !== null) heap.set(key, keyPtr);
-      const msgPtr = keyPtr + keyLen;
-      let at = msgPtr;
-      for (const p of parts) {
-        heap.set(p, at);
-        at += p.length;
-      }
-      const rc = this.m._crypto_generichash(
-        base,
-        outLen,
-        msgPtr,
-        msgLen,
-        0,
-        key === null ? 0 : keyPtr,
-        keyLen,
-      );
-      if (rc !== 0)
-        throw new LiaisonError('LIAISON_ERR_CRYPTO_INTERNAL', 'crypto_generichash failed');
-      return heap.slice(base, base + outLen);
-    });
+      if (key !== null) this.m.HEAPU8.set(key, keyPtr);
+      this.#put(parts, keyPtr + keyLen);
+      this.#hash(base, outLen, keyPtr + keyLen, msgLen, key === null ? 0 : keyPtr, keyLen);
+      return this.m.HEAPU8.slice(base, base + outLen);
+    } finally {
+      this.#leave(base, total);
+    }
+  }
+
+  /**
+   * Whether the 32-byte BLAKE2b digest of `parts` equals `expected` (32 bytes), compared by
+   * crypto_verify_32 (constant time) next to where it is computed.
+   */
+  blake2bEquals(
+    expected: Uint8Array,
+    key: Uint8Array | null,
+    parts: readonly Uint8Array[],
+  ): boolean {
+    let msgLen = 0;
+    for (const p of parts) msgLen += p.length;
+    const keyLen = key === null ? 0 : key.length;
+    const total = 2 * HASH_BYTES + keyLen + msgLen;
+    const base = this.#enter(total);
+    try {
+      const expectedPtr = base + HASH_BYTES;
+      const keyPtr = expectedPtr + HASH_BYTES;
+      this.m.HEAPU8.set(expected, expectedPtr);
+      if (key !== null) this.m.HEAPU8.set(key, keyPtr);
+      this.#put(parts, keyPtr + keyLen);
+      this.#hash(base, HASH_BYTES, keyPtr + keyLen, msgLen, key === null ? 0 : keyPtr, keyLen);
+      return this.m._crypto_verify_32(base, expectedPtr) === 0;
+    } finally {
+      this.#leave(base, total);
+    }
   }
 
   /**
@@ -241,39 +346,78 @@ class DirectSodium {
     const parts = inputParts instanceof Uint8Array ? [inputParts] : inputParts;
     let inLen = 0;
     for (const p of parts) inLen += p.length;
-    const input = { length: inLen };
+    const outLen = encrypt ? inLen + AEAD_TAG_BYTES : inLen - AEAD_TAG_BYTES;
+    if (outLen < 0) return null;
+    const total = outLen + inLen + ad.length + nonce.length + AEAD_KEY_BYTES;
+    const base = this.#enter(total);
+    try {
+      const heap = this.m.HEAPU8;
+      const inPtr = base + outLen;
+      const adPtr = inPtr + inLen;
+      const noncePtr = adPtr + ad.length;
+      const keyPtr = noncePtr + nonce.length;
+      this.#put(parts, inPtr);
+      heap.set(ad, adPtr);
+      heap.set(nonce, noncePtr);
+      heap.set(key, keyPtr);
+      return this.#aead(x, encrypt, base, inPtr, inLen, adPtr, ad.length, noncePtr, keyPtr)
+        ? consume(heap.subarray(base, base + outLen))
+        : null;
+    } finally {
+      this.#leave(base, total);
+    }
+  }
+
+  /**
+   * XChaCha20-Poly1305 seal or open under the key BLAKE2b-256(key = kdfKey, kdfParts): the
+   * derived key is computed into the heap and used there, in one claim of the region. Returns a
+   * copy of the output, or null when open fails.
+   */
+  aeadDerivedKey(
+    encrypt: boolean,
+    kdfKey: Uint8Array,
+    kdfParts: readonly Uint8Array[],
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    input: Uint8Array,
+  ): Uint8Array | null {
+    let kdfLen = 0;
+    for (const p of kdfParts) kdfLen += p.length;
     const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     if (outLen < 0) return null;
-    const total = outLen + input.length + ad.length + nonce.length + AEAD_KEY_BYTES;
-    const m = this.m;
-    const [enc, dec] = x
-      ? [
-          m._crypto_aead_xchacha20poly1305_ietf_encrypt,
-          m._crypto_aead_xchacha20poly1305_ietf_decrypt,
-        ]
-      : [
-          m._crypto_aead_chacha20poly1305_ietf_encrypt,
-          m._crypto_aead_chacha20poly1305_ietf_decrypt,
-        ];
-    return this.#with(total, (base) => {
+    const total =
+      outLen + input.length + ad.length + nonce.length + AEAD_KEY_BYTES + kdfKey.length + kdfLen;
+    const base = this.#enter(total);
+    try {
       const heap = this.m.HEAPU8;
       const inPtr = base + outLen;
       const adPtr = inPtr + input.length;
       const noncePtr = adPtr + ad.length;
       const keyPtr = noncePtr + nonce.length;
-      let at = inPtr;
-      for (const p of parts) {
-        heap.set(p, at);
-        at += p.length;
-      }
+      const kdfKeyPtr = keyPtr + AEAD_KEY_BYTES;
+      const kdfPtr = kdfKeyPtr + kdfKey.length;
+      heap.set(input, inPtr);
       heap.set(ad, adPtr);
       heap.set(nonce, noncePtr);
-      heap.set(key, keyPtr);
-      const rc = encrypt
-        ? enc.call(m, base, 0, inPtr, input.length, 0, adPtr, ad.length, 0, 0, noncePtr, keyPtr)
-        : dec.call(m, base, 0, 0, inPtr, input.length, 0, adPtr, ad.length, 0, noncePtr, keyPtr);
-      return rc === 0 ? consume(heap.subarray(base, base + outLen)) : null;
-    });
+      heap.set(kdfKey, kdfKeyPtr);
+      this.#put(kdfParts, kdfPtr);
+      this.#hash(keyPtr, AEAD_KEY_BYTES, kdfPtr, kdfLen, kdfKeyPtr, kdfKey.length);
+      return this.#aead(
+        true,
+        encrypt,
+        base,
+        inPtr,
+        input.length,
+        adPtr,
+        ad.length,
+        noncePtr,
+        keyPtr,
+      )
+        ? heap.slice(base, base + outLen)
+        : null;
+    } finally {
+      this.#leave(base, total);
+    }
   }
 }
 
@@ -476,19 +620,41 @@ export function blake2b256(message: Uint8Array, key?: Uint8Array): Uint8Array {
   return blake2b256Parts(key ?? null, message);
 }
 
+function checkBlake2bKey(key: Uint8Array | null): void {
+  if (key !== null && (key.length < 1 || key.length > 64)) {
+    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'BLAKE2b key must be 1 to 64 bytes', {
+      field: 'key',
+    });
+  }
+}
+
 /** BLAKE2b-256 of the concatenation of `parts`, keyed when `key` is not null. */
 export function blake2b256Parts(
   key: Uint8Array | null,
   ...parts: readonly Uint8Array[]
 ): Uint8Array {
   const l = lib();
-  if (key !== null && (key.length < 1 || key.length > 64)) {
-    throw new LiaisonError('LIAISON_ERR_ARGUMENT', 'BLAKE2b key must be 1 to 64 bytes', {
-      field: 'key',
-    });
-  }
+  checkBlake2bKey(key);
   if (direct !== null) return direct.blake2b(HASH_BYTES, key, parts);
   return l.crypto_generichash(HASH_BYTES, parts.length === 1 ? parts[0]! : concat(...parts), key);
+}
+
+/**
+ * Whether BLAKE2b-256 of the concatenation of `parts` (keyed when `key` is not null) equals
+ * `expected`, in constant time: for checking a secret against a commitment to it. The digest is
+ * compared inside libsodium's memory (crypto_verify_32) and never handed out; hashing out and
+ * calling constantTimeEqual costs ~0.5 us more, most of it node:crypto moving the fresh 32-byte
+ * digest out of V8's heap before comparing.
+ */
+export function blake2b256Equals(
+  expected: Uint8Array,
+  key: Uint8Array | null,
+  ...parts: readonly Uint8Array[]
+): boolean {
+  if (expected.length !== HASH_BYTES) return false;
+  if (direct === null) return constantTimeEqual(blake2b256Parts(key, ...parts), expected);
+  checkBlake2bKey(key);
+  return direct.blake2bEquals(expected, key, parts);
 }
 
 /** BLAKE2b with a 64-byte output, unkeyed (fingerprints need more than 32 bytes of digest). */
@@ -579,6 +745,54 @@ export function aeadDecryptWith<T>(
   } finally {
     wipe(plaintext);
   }
+}
+
+/**
+ * aeadEncrypt under the key BLAKE2b-256(key = kdfKey, concatenation of kdfParts): a key derived
+ * for one message and used once, as the content-key wraps do (docs/protocol.md §5.3). The
+ * derivation and the encryption run in a single pass through the WebAssembly heap, so the
+ * derived key never exists as a JavaScript array (and a wrap costs ~1.3 us, not ~1.7 as two calls).
+ */
+export function aeadEncryptWithDerivedKey(
+  kdfKey: Uint8Array,
+  kdfParts: readonly Uint8Array[],
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
+  checkDerivedKeyArgs(kdfKey, nonce);
+  if (direct !== null) return direct.aeadDerivedKey(true, kdfKey, kdfParts, nonce, ad, plaintext)!;
+  const key = blake2b256Parts(kdfKey, ...kdfParts);
+  try {
+    return aeadEncrypt(key, nonce, ad, plaintext);
+  } finally {
+    wipe(key);
+  }
+}
+
+/** aeadDecrypt under a derived key, as aeadEncryptWithDerivedKey; `null` when the tag fails. */
+export function aeadDecryptWithDerivedKey(
+  kdfKey: Uint8Array,
+  kdfParts: readonly Uint8Array[],
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array | null {
+  checkDerivedKeyArgs(kdfKey, nonce);
+  if (ciphertext.length < AEAD_TAG_BYTES) return null;
+  if (direct !== null) return direct.aeadDerivedKey(false, kdfKey, kdfParts, nonce, ad, ciphertext);
+  const key = blake2b256Parts(kdfKey, ...kdfParts);
+  try {
+    return aeadDecrypt(key, nonce, ad, ciphertext);
+  } finally {
+    wipe(key);
+  }
+}
+
+function checkDerivedKeyArgs(kdfKey: Uint8Array, nonce: Uint8Array): void {
+  lib();
+  checkBlake2bKey(kdfKey);
+  abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
 }
 
 /** ChaCha20-Poly1305 (RFC 8439) nonce length: the Noise cipher (Noise spec §12.3). */

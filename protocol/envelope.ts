@@ -22,9 +22,10 @@ import {
   AEAD_TAG_BYTES,
   aeadDecryptWith,
   aeadEncryptInto,
+  blake2b256Equals,
   blake2b256Parts,
-  constantTimeEqual,
   ED25519_SIGNATURE_BYTES,
+  HASH_BYTES,
   randomBytes,
   wipe,
 } from './crypto.ts';
@@ -75,6 +76,10 @@ function invert<K extends string>(m: Readonly<Record<K, number>>): ReadonlyMap<n
 }
 
 const PAYLOAD_NONCE = new Uint8Array(AEAD_NONCE_BYTES);
+
+/** Scratch for sealEnvelope's header and plaintext encodings; null while a seal is using it. */
+const SEAL_SCRATCH_BYTES = 16 * 1024;
+let sealScratch: Uint8Array | null = new Uint8Array(SEAL_SCRATCH_BYTES);
 
 export interface Recipient {
   readonly nodeId: NodeId;
@@ -163,6 +168,11 @@ export function keyCommitment(messageId: MessageId, contentKey: Uint8Array): Uin
   return blake2b256Parts(null, DOMAIN.KEY_COMMITMENT, messageId, contentKey);
 }
 
+/** Whether `contentKey` is the key the header commits to (constant time). */
+function keyCommitmentMatches(h: EnvelopeHeader, contentKey: Uint8Array): boolean {
+  return blake2b256Equals(h.keyCommitment, null, DOMAIN.KEY_COMMITMENT, h.messageId, contentKey);
+}
+
 function arg(message: string, field: string): LiaisonError {
   return new LiaisonError('LIAISON_ERR_ARGUMENT', message, { field });
 }
@@ -171,7 +181,12 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   // Exact size (identifiers are ASCII), so finish() hands back the buffer without a copy.
   let size = 115 + 1 + h.author.length + 16 + 1 + (h.ref === null ? 0 : 16) + 32 + 1;
   for (const r of h.recipients) size += 32 + 32 + 8 + 1 + r.mailbox.length;
-  const w = new Writer(size);
+  return encodeHeaderInto(new Writer(size), h).finish();
+}
+
+/** Appends the encoded header to `w`. */
+function encodeHeaderInto(w: Writer, h: EnvelopeHeader): Writer {
+  const start = w.length;
   w.u8(KINDS[h.kind], 'kind')
     .u8(PRIORITIES[h.priority], 'priority')
     .u8(HANDLING_CODES[h.handling], 'handling');
@@ -196,10 +211,9 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
     w.u64(r.sequence, 'recipient.sequence');
     w.ident(r.mailbox, MAX_MAILBOX_BYTES, 'recipient.mailbox');
   }
-  const out = w.finish();
-  if (out.length > MAX_HEADER_BYTES)
+  if (w.length - start > MAX_HEADER_BYTES)
     throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'header too large', { field: 'header' });
-  return out;
+  return w;
 }
 
 /** @throws LIAISON_ERR_DECODE_* */
@@ -283,6 +297,22 @@ export function signatureInput(envelopeHash: Uint8Array): Uint8Array {
 }
 
 /**
+ * signatureInput written into one reused buffer, for sealEnvelope and verifyEnvelopeSignature.
+ * A fresh 62-byte array lives inside V8's heap, and node:crypto must move it out (a new backing
+ * store and a copy) before OpenSSL can read it; this buffer already lives outside. The bytes are
+ * public and the buffer is only read synchronously, before the next use overwrites it.
+ */
+const SIGNATURE_INPUT = new Uint8Array(
+  new ArrayBuffer(DOMAIN.ENVELOPE_SIGNATURE.length + HASH_BYTES),
+);
+SIGNATURE_INPUT.set(DOMAIN.ENVELOPE_SIGNATURE);
+
+function reusedSignatureInput(envelopeHash: Uint8Array): Uint8Array {
+  SIGNATURE_INPUT.set(envelopeHash, DOMAIN.ENVELOPE_SIGNATURE.length);
+  return SIGNATURE_INPUT;
+}
+
+/**
  * Seals an envelope from `sender` to every recipient: draws a message ID and a content key,
  * encrypts the payload, wraps the key per recipient, signs.
  * @throws LIAISON_ERR_ARGUMENT, LIAISON_ERR_ENCODE_*, LIAISON_ERR_KEY_LOW_ORDER
@@ -315,7 +345,19 @@ export function sealEnvelope(
 
   const messageId = asMessageId(random(MESSAGE_ID_BYTES));
   const contentKey = random(AEAD_KEY_BYTES);
+  // Header and plaintext are encoded one after the other, for messages of a few KiB into a reused
+  // scratch buffer; the header is then copied into the envelope and the plaintext encrypted
+  // straight into it. (Short-lived buffers of this size live outside the JavaScript heap and each
+  // costs about as much to allocate and free as hashing the header.) The size hint allows 1 KiB
+  // for the fixed header fields and payload framing, 160 bytes per recipient (at most 137 used)
+  // and a byte per character of text; a writer that needs more grows.
+  const sizeHint =
+    1024 + recipients.length * 160 + params.payload.subject.length + params.payload.body.length;
+  const scratch = sizeHint <= SEAL_SCRATCH_BYTES ? sealScratch : null;
+  if (scratch !== null) sealScratch = null; // taken: a seal re-entered meanwhile allocates its own
+  let w: Writer | null = null;
   try {
+    w = new Writer(scratch ?? sizeHint);
     const header: EnvelopeHeader = {
       kind: params.kind,
       priority: params.priority,
@@ -336,32 +378,31 @@ export function sealEnvelope(
         mailbox: r.mailbox,
       })),
     };
-    const headerBytes = encodeHeader(header);
-    const plaintext = encodePayloadInto(
-      new Writer(64 + params.payload.subject.length + params.payload.body.length),
-      params.payload,
-    ).finishView();
+    const headerLength = encodeHeaderInto(w, header).length;
+    const encoded = encodePayloadInto(w, params.payload).finishView();
+    const plaintext = encoded.subarray(headerLength);
     const ciphertextLength = plaintext.length + AEAD_TAG_BYTES;
     if (ciphertextLength > MAX_PAYLOAD_BYTES) {
-      wipe(plaintext);
       throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'payload too large', { field: 'payload' });
     }
     // The envelope is assembled in one exactly sized buffer; the payload is encrypted straight
     // into it and the wraps written in place, so nothing is copied twice.
-    const wrapsLength = recipients.length * WRAP_BYTES;
-    const ctAt = 2 + 2 + headerBytes.length + 4;
+    const ctAt = 2 + 2 + headerLength + 4;
     const wrapsAt = ctAt + ciphertextLength;
-    const sigAt = wrapsAt + wrapsLength;
+    const sigAt = wrapsAt + recipients.length * WRAP_BYTES;
     const bytes = new Uint8Array(sigAt + ED25519_SIGNATURE_BYTES);
     bytes[0] = ENVELOPE_TYPE;
     bytes[1] = ENVELOPE_VERSION;
-    const view = new DataView(bytes.buffer);
-    view.setUint16(2, headerBytes.length);
-    bytes.set(headerBytes, 4);
-    view.setUint32(ctAt - 4, ciphertextLength);
+    bytes[2] = headerLength >>> 8;
+    bytes[3] = headerLength & 0xff;
+    const headerBytes = bytes.subarray(4, 4 + headerLength);
+    headerBytes.set(encoded.subarray(0, headerLength));
+    bytes[ctAt - 4] = ciphertextLength >>> 24;
+    bytes[ctAt - 3] = (ciphertextLength >>> 16) & 0xff;
+    bytes[ctAt - 2] = (ciphertextLength >>> 8) & 0xff;
+    bytes[ctAt - 1] = ciphertextLength & 0xff;
     const ciphertext = bytes.subarray(ctAt, wrapsAt);
     aeadEncryptInto(ciphertext, contentKey, PAYLOAD_NONCE, headerBytes, plaintext);
-    wipe(plaintext);
     const wrapsBytes = bytes.subarray(wrapsAt, sigAt);
     recipients.forEach((r, i) => {
       const pairKey = options.pairKeys.get(sender.dhKey, r.dhKey, 'send');
@@ -382,12 +423,15 @@ export function sealEnvelope(
     const wraps = splitWraps(wrapsBytes, recipients.length);
     const payloadHash = payloadHashOf(ciphertext);
     const envelopeHash = envelopeHashOf(headerBytes, payloadHash, wrapsBytes);
-    const signature = sender.signingKey.sign(signatureInput(envelopeHash));
+    const signature = sender.signingKey.sign(reusedSignatureInput(envelopeHash));
     bytes.set(signature, sigAt);
     options.onContentKey?.(contentKey.slice());
     return { header, headerBytes, ciphertext, wraps, signature, payloadHash, envelopeHash, bytes };
   } finally {
     wipe(contentKey);
+    // The plaintext, wherever the writer holds it (one that outgrew the scratch zeroed that).
+    w?.finishView().fill(0);
+    if (scratch !== null) sealScratch = scratch;
   }
 }
 
@@ -445,7 +489,7 @@ export function verifyEnvelopeSignature(env: Envelope, pinnedKey: Ed25519PublicK
   if (!equalBytes(env.header.senderIdentityKey, pinnedKey.bytes)) {
     throw new LiaisonError('LIAISON_ERR_SENDER_KEY_MISMATCH');
   }
-  if (!pinnedKey.verify(signatureInput(env.envelopeHash), env.signature)) {
+  if (!pinnedKey.verify(reusedSignatureInput(env.envelopeHash), env.signature)) {
     throw new LiaisonError('LIAISON_ERR_SIGNATURE_INVALID', 'envelope');
   }
 }
@@ -487,9 +531,7 @@ export function openEnvelope(
     },
     env.wraps[index]!,
   );
-  if (
-    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
-  ) {
+  if (!keyCommitmentMatches(env.header, contentKey)) {
     wipe(contentKey);
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
@@ -509,10 +551,7 @@ export function openEnvelope(
  * @throws LIAISON_ERR_KEY_COMMITMENT_MISMATCH, LIAISON_ERR_PAYLOAD_DECRYPT_FAILED, LIAISON_ERR_DECODE_*
  */
 export function decryptWithDisclosedKey(env: Envelope, contentKey: Uint8Array): Payload {
-  if (
-    contentKey.length !== AEAD_KEY_BYTES ||
-    !constantTimeEqual(keyCommitment(env.header.messageId, contentKey), env.header.keyCommitment)
-  ) {
+  if (contentKey.length !== AEAD_KEY_BYTES || !keyCommitmentMatches(env.header, contentKey)) {
     throw new LiaisonError('LIAISON_ERR_KEY_COMMITMENT_MISMATCH');
   }
   return decryptPayload(env, contentKey);

@@ -21,11 +21,10 @@
  */
 import { concat, equalBytes } from './bytes.ts';
 import {
-  aeadDecrypt,
-  aeadEncrypt,
+  aeadDecryptWithDerivedKey,
+  aeadEncryptWithDerivedKey,
   AEAD_NONCE_BYTES,
   blake2b256,
-  blake2b256Parts,
   wipe,
   X25519PublicKey,
 } from './crypto.ts';
@@ -40,6 +39,7 @@ export const DEFAULT_PAIR_KEY_CACHE_ENTRIES = 4096;
 const RECENT_PAIR_KEYS = 8;
 
 const ZERO_NONCE = new Uint8Array(AEAD_NONCE_BYTES);
+const NO_AD = new Uint8Array(0);
 
 /** pairKey for the direction sender -> recipient, computed from either side's private key. */
 export function derivePairKey(
@@ -141,15 +141,9 @@ export interface WrapContext {
   readonly keyCommitment: Uint8Array;
 }
 
-function wrapKey(pairKey: Uint8Array, c: WrapContext): Uint8Array {
-  return blake2b256Parts(
-    pairKey,
-    DOMAIN.WRAP,
-    c.senderNodeId,
-    c.recipientNodeId,
-    c.messageId,
-    c.keyCommitment,
-  );
+/** What the wrap key is derived from, after the pair key (§5.3). */
+function wrapKeyInput(c: WrapContext): Uint8Array[] {
+  return [DOMAIN.WRAP, c.senderNodeId, c.recipientNodeId, c.messageId, c.keyCommitment];
 }
 
 export function wrapContentKey(
@@ -157,12 +151,7 @@ export function wrapContentKey(
   context: WrapContext,
   contentKey: Uint8Array,
 ): Uint8Array {
-  const k = wrapKey(pairKey, context);
-  try {
-    return aeadEncrypt(k, ZERO_NONCE, new Uint8Array(0), contentKey);
-  } finally {
-    wipe(k);
-  }
+  return aeadEncryptWithDerivedKey(pairKey, wrapKeyInput(context), ZERO_NONCE, NO_AD, contentKey);
 }
 
 /** @throws LIAISON_ERR_UNWRAP_FAILED */
@@ -171,13 +160,10 @@ export function unwrapContentKey(
   context: WrapContext,
   wrap: Uint8Array,
 ): Uint8Array {
-  const k = wrapKey(pairKey, context);
-  try {
-    const key =
-      wrap.length === WRAP_BYTES ? aeadDecrypt(k, ZERO_NONCE, new Uint8Array(0), wrap) : null;
-    if (key === null) throw new LiaisonError('LIAISON_ERR_UNWRAP_FAILED');
-    return key;
-  } finally {
-    wipe(k);
-  }
+  const key =
+    wrap.length === WRAP_BYTES
+      ? aeadDecryptWithDerivedKey(pairKey, wrapKeyInput(context), ZERO_NONCE, NO_AD, wrap)
+      : null;
+  if (key === null) throw new LiaisonError('LIAISON_ERR_UNWRAP_FAILED');
+  return key;
 }

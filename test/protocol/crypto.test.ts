@@ -8,7 +8,10 @@ import t from 'tap';
 import {
   aeadDecrypt,
   aeadDecryptWith,
+  aeadDecryptWithDerivedKey,
   aeadEncrypt,
+  aeadEncryptWithDerivedKey,
+  blake2b256Equals,
   blake2b256Parts,
   blake2b512Parts,
   chachaPolyDecrypt,
@@ -59,6 +62,73 @@ t.test('the direct path is active and agrees with the wrapper', async (t) => {
     bad[bad.length - 1]! ^= 1;
     t.equal(aeadDecrypt(key, nonce, ad, bad), null, 'a flipped tag bit fails');
   }
+});
+
+t.test('AEAD under a derived key is Seal(Hk(kdfKey, parts), ...)', async (t) => {
+  const nonce = bytes(24, 9);
+  for (const [keyLength, n] of [
+    [32, 32],
+    [1, 0],
+    [64, 1000],
+  ] as const) {
+    const kdfKey = bytes(keyLength, 11);
+    const parts = [bytes(15, 1), bytes(0), bytes(96, 2)];
+    const ad = bytes(n % 7, 3);
+    const m = bytes(n, 4);
+    const derived = sodium.crypto_generichash(
+      32,
+      Uint8Array.from([...parts[0]!, ...parts[2]!]),
+      kdfKey,
+    );
+    const c = aeadEncryptWithDerivedKey(kdfKey, parts, nonce, ad, m);
+    t.equal(
+      toHex(c),
+      toHex(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(m, ad, null, nonce, derived)),
+      `key of ${keyLength} bytes, ${n} bytes of plaintext`,
+    );
+    t.equal(toHex(aeadDecryptWithDerivedKey(kdfKey, parts, nonce, ad, c)!), toHex(m));
+    const other = Uint8Array.from(kdfKey);
+    other[0]! ^= 1;
+    t.equal(aeadDecryptWithDerivedKey(other, parts, nonce, ad, c), null, 'another kdf key fails');
+    t.equal(
+      aeadDecryptWithDerivedKey(kdfKey, [parts[0]!], nonce, ad, c),
+      null,
+      'other kdf input fails',
+    );
+  }
+  rejects(
+    t,
+    () => aeadEncryptWithDerivedKey(new Uint8Array(0), [], bytes(24), bytes(0), bytes(1)),
+    'LIAISON_ERR_ARGUMENT',
+    'empty kdf key',
+  );
+  rejects(
+    t,
+    () => aeadDecryptWithDerivedKey(bytes(32), [], bytes(12), bytes(0), bytes(20)),
+    'LIAISON_ERR_ARGUMENT',
+    'short nonce',
+  );
+});
+
+t.test('blake2b256Equals compares a digest with an expected value', async (t) => {
+  const key = bytes(32, 5);
+  const parts = [bytes(25, 1), bytes(16, 2), bytes(32, 3)];
+  const digest = blake2b256Parts(null, ...parts);
+  t.ok(blake2b256Equals(digest, null, ...parts), 'equal');
+  t.ok(blake2b256Equals(blake2b256Parts(key, ...parts), key, ...parts), 'equal, keyed');
+  t.notOk(blake2b256Equals(digest, key, ...parts), 'keyed is another function');
+  for (const i of [0, 17, 31]) {
+    const other = Uint8Array.from(digest);
+    other[i]! ^= 0x80;
+    t.notOk(blake2b256Equals(other, null, ...parts), `differs in byte ${i}`);
+  }
+  t.notOk(blake2b256Equals(digest.subarray(0, 31), null, ...parts), 'a shorter expected value');
+  rejects(
+    t,
+    () => blake2b256Equals(digest, new Uint8Array(65), ...parts),
+    'LIAISON_ERR_ARGUMENT',
+    'a 65-byte key',
+  );
 });
 
 t.test('an output consumer cannot re-enter the wrapper, and the wrapper stays sound', async (t) => {
