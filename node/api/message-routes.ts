@@ -29,8 +29,8 @@ import type { Role } from '../users.ts';
 import { ALL_ROLES, responses } from './server.ts';
 
 const OFFICER: readonly Role[] = ['officer'];
-/** Events written to one SSE client before it must drain; a slower client is cut. */
-export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Bytes of events queued for one SSE client before the node waits for it to drain. */
+export const SSE_MAX_BUFFERED_BYTES = 256 * 1024;
 /** A comment line every so often keeps proxies and idle timers from closing the stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 export const MAX_PAGE_SIZE = 500;
@@ -427,6 +427,17 @@ export function messageRoutes(
           return;
         }
         for (;;) {
+          // Paced by the client: past the bound, wait for 'drain'. Events wait in the database,
+          // not in memory, so a client that reads slowly (or not at all) costs nothing more.
+          if (draining) return;
+          if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
+            draining = true;
+            res.once('drain', () => {
+              draining = false;
+              send();
+            });
+            return;
+          }
           const batch: StoredEvent[] = events.after(last);
           for (const e of batch) {
             res.write(
@@ -434,14 +445,10 @@ export function messageRoutes(
             );
             last = e.id;
           }
-          if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
-            // A client that does not read is cut; it resumes from its last event ID.
-            res.destroy();
-            return;
-          }
           if (batch.length === 0) return;
         }
       };
+      let draining = false;
       const unsubscribe = events.subscribe(send);
       const heartbeat = setInterval(() => {
         try {
