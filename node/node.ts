@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import {
   ARGON2ID_MODERATE,
   ARGON2ID_TEST,
-  equalBytes,
   fingerprint,
   initCrypto,
   isLiaisonError,
@@ -278,16 +277,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     events,
     clock,
     identity: () => identity,
-    peers: {
-      paired: (nodeId) => {
-        const p = pairing.get(nodeId);
-        return p === null || p.status !== 'paired'
-          ? null
-          : { identityKey: p.identityKey, dhKey: p.dhKey };
-      },
-      isCertifiedDhKey: (nodeId, dhKey) =>
-        store.peerDhKeys(nodeId).some((k) => equalBytes(k.dhKey, dhKey)),
-    },
+    peers: pairing,
     links: {
       send: (peerId, body) => links.send(peerId, body),
       isUp: (peerId) => links.link(peerId)?.isOpen === true,

@@ -17,6 +17,7 @@ import {
 import type { Hello, Invitation, KeyRecord } from '../protocol/index.ts';
 import type { Clock } from './clock.ts';
 import { DEFAULT_INVITATION_TTL_MS, MAX_INVITATION_TTL_MS } from './constants.ts';
+import type { PeerPort } from './delivery.ts';
 import type { KnownPeer, PeerDirectory } from './link/link-manager.ts';
 import type { LinkSelf } from './link/handshake.ts';
 import type { InvitationRecord, PeerRecord, Store } from './store.ts';
@@ -36,7 +37,7 @@ export type PeerChangeRecorder = (
   now: number,
 ) => void;
 
-export class Pairing implements PeerDirectory {
+export class Pairing implements PeerDirectory, PeerPort {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -114,6 +115,21 @@ export class Pairing implements PeerDirectory {
   get(nodeId: string): KnownPeer | null {
     const p = this.store.getPeer(nodeId);
     return p === null ? null : known(p);
+  }
+
+  // --- delivery's PeerPort -------------------------------------------------------------------
+
+  /** Identity and current static key of a paired, unblocked peer; null for anyone else. */
+  paired(nodeId: string): { identityKey: Uint8Array; dhKey: Uint8Array } | null {
+    const p = this.store.getPeer(nodeId);
+    return p === null || p.status !== 'paired'
+      ? null
+      : { identityKey: p.identityKey, dhKey: p.dhKey };
+  }
+
+  /** Whether `dhKey` is a static key the peer certified with a key record we hold. */
+  isCertifiedDhKey(nodeId: string, dhKey: Uint8Array): boolean {
+    return this.store.peerDhKeys(nodeId).some((k) => equalBytes(k.dhKey, dhKey));
   }
 
   list(): KnownPeer[] {

@@ -59,15 +59,7 @@ export async function apiApp(): Promise<ApiApp> {
     events,
     clock,
     identity: () => identity,
-    peers: {
-      paired: (nodeId) => {
-        const p = pairing.get(nodeId);
-        return p === null || p.status !== 'paired'
-          ? null
-          : { identityKey: p.identityKey, dhKey: p.dhKey };
-      },
-      isCertifiedDhKey: () => false,
-    },
+    peers: pairing,
     links: { send: () => false, isUp: () => false, close: () => undefined },
     log: { info: () => undefined, warn: () => undefined },
   });
