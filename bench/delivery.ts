@@ -22,15 +22,9 @@ import { createInterface } from 'node:readline';
 import { createLocalIdentity, initCrypto, randomBytes } from '../protocol/index.ts';
 import { Cluster } from '../test/harness/cluster.ts';
 import type { TestNode } from '../test/harness/cluster.ts';
-import { median, rate } from './measure.ts';
+import { intOption, median, rate } from './measure.ts';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: number) => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i < 0 ? fallback : Number(argv[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} takes a positive integer`);
-  return v;
-};
+const opt = (name: string, fallback: number) => intOption(process.argv.slice(2), name, fallback);
 const MESSAGES = opt('messages', 20_000);
 const LATENCY_SAMPLES = opt('latency', 300);
 const BODY = 'x'.repeat(1024);

@@ -13,15 +13,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { median } from './measure.ts';
+import { intOption, median } from './measure.ts';
 
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: number) => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i < 0 ? fallback : Number(argv[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} takes a positive integer`);
-  return v;
-};
+const opt = (name: string, fallback: number) => intOption(process.argv.slice(2), name, fallback);
 const FRAMES_1K = opt('frames', 100_000);
 const ROUNDS = opt('rounds', 5);
 const BIG = 64 * 1024 - 64; // a DATA body that fills most of a Noise message

@@ -69,3 +69,11 @@ export function parseSeconds(argv: readonly string[], fallback: number): number 
   }
   return v;
 }
+
+/** `--name N`: a positive integer option, or `fallback` when absent. */
+export function intOption(argv: readonly string[], name: string, fallback: number): number {
+  const i = argv.indexOf(`--${name}`);
+  const v = i < 0 ? fallback : Number(argv[i + 1]);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} takes a positive integer`);
+  return v;
+}
