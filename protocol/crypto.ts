@@ -42,13 +42,13 @@ export async function initCrypto(): Promise<void> {
 }
 
 /**
- * Hot-path calls straight into libsodium's WebAssembly exports, for BLAKE2b and
- * XChaCha20-Poly1305 only. The JavaScript wrapper allocates, copies and frees every argument on
- * every call; on 1 KiB envelopes that overhead was a measurable share of seal + open
- * (bench/protocol.ts). Here the inputs are copied once into one reusable region of the
- * WebAssembly heap, which is zeroed after every call so no key material lingers. The region is
- * probed against the wrapper at start-up; if libsodium's internals ever differ, we fall back to
- * the wrapper and lose only speed.
+ * Hot-path calls straight into libsodium's WebAssembly exports, for BLAKE2b, XChaCha20-Poly1305
+ * and (below CHACHA_NATIVE_FROM_BYTES) ChaCha20-Poly1305 only. The JavaScript wrapper allocates,
+ * copies and frees every argument on every call; on 1 KiB envelopes that overhead was a
+ * measurable share of seal + open (bench/protocol.ts). Here the inputs are copied once into one
+ * reusable region of the WebAssembly heap, which is zeroed after every call so no key material
+ * lingers. The region is probed against the wrapper at start-up; if libsodium's internals ever
+ * differ, we fall back to the wrapper and lose only speed.
  */
 /** libsodium's AEAD exports as compiled: pointers, and 64-bit lengths split into two halves. */
 type AeadEncryptExport = (
@@ -139,25 +139,35 @@ class DirectSodium {
     );
     const parts = [msg.subarray(0, 5), msg.subarray(5, 40)];
     const copy = (v: Uint8Array): Uint8Array => v.slice();
+    const chachaNonce = nonce.subarray(0, CHACHA_NONCE_BYTES);
+    const sealed = new Uint8Array(msg.length + AEAD_TAG_BYTES);
+    const opened = new Uint8Array(msg.length);
     const ok =
       same(d.blake2b(32, key, [msg]), sodium.crypto_generichash(32, msg, key)) &&
       same(
         d.blake2b(32, null, [msg.subarray(0, 5), msg.subarray(5)]),
         sodium.crypto_generichash(32, msg, null),
       ) &&
-      same(d.aead(true, true, key, nonce, key, msg, copy), ct) &&
-      same(
-        d.aead(false, true, key, nonce.subarray(0, 12), key, msg, copy),
-        sodium.crypto_aead_chacha20poly1305_ietf_encrypt(
-          msg,
-          key,
-          null,
-          nonce.subarray(0, 12),
-          key,
-        ),
+      same(d.aead(true, key, nonce, key, msg, copy), ct) &&
+      same(d.aead(false, key, nonce, key, ct, copy), msg) &&
+      d.aead(false, key, nonce, msg, ct, copy) === null &&
+      // The link's ChaCha20-Poly1305 path: sealed from two parts, opened, a wrong AD refused.
+      d.chachaPoly(
+        true,
+        key,
+        chachaNonce,
+        key,
+        [msg.subarray(0, 5), msg.subarray(5)],
+        msg.length,
+        sealed,
       ) &&
-      same(d.aead(true, false, key, nonce, key, ct, copy), msg) &&
-      d.aead(true, false, key, nonce, msg, ct, copy) === null &&
+      same(
+        sealed,
+        sodium.crypto_aead_chacha20poly1305_ietf_encrypt(msg, key, null, chachaNonce, key),
+      ) &&
+      d.chachaPoly(false, key, chachaNonce, key, [sealed], sealed.length, opened) &&
+      same(opened, msg) &&
+      !d.chachaPoly(false, key, chachaNonce, msg, [sealed], sealed.length, opened) &&
       same(d.aeadDerivedKey(true, key, parts, nonce, msg, key), derivedCt) &&
       same(d.aeadDerivedKey(false, key, parts, nonce, msg, derivedCt), key) &&
       d.aeadDerivedKey(false, msg.subarray(0, 32), parts, nonce, msg, derivedCt) === null &&
@@ -233,8 +243,9 @@ class DirectSodium {
   }
 
   /**
-   * (X)ChaCha20-Poly1305 seal or open on heap pointers: `inLen` bytes at `input` to `out`. False
-   * when open fails.
+   * XChaCha20-Poly1305 (`x`) or ChaCha20-Poly1305 IETF seal or open on heap pointers: `inLen`
+   * bytes at `input` to `out` (which may equal `input`: libsodium works in place). False when
+   * open fails.
    */
   #aead(
     x: boolean,
@@ -328,39 +339,44 @@ class DirectSodium {
   }
 
   /**
-   * XChaCha20-Poly1305 (`x`: 24-byte nonce) or ChaCha20-Poly1305 IETF (12-byte nonce) seal
-   * (`encrypt`) or open. `consume` receives a view of the output inside
-   * the WebAssembly heap, valid only during the call (the region is zeroed afterwards); it must
-   * copy what it keeps and must not call back into this wrapper (that is refused). Returns null
-   * when open fails.
+   * XChaCha20-Poly1305 IETF seal (`encrypt`) or open. `consume` receives a view of the output
+   * inside the WebAssembly heap, valid only during the call (the region is zeroed afterwards); it
+   * must copy what it keeps and must not call back into this wrapper (that is refused). Returns
+   * null when open fails.
    */
   aead<T>(
-    x: boolean,
     encrypt: boolean,
     key: Uint8Array,
     nonce: Uint8Array,
     ad: Uint8Array,
-    inputParts: Uint8Array | readonly Uint8Array[],
+    input: Uint8Array,
     consume: (out: Uint8Array) => T,
   ): T | null {
-    const parts = inputParts instanceof Uint8Array ? [inputParts] : inputParts;
-    let inLen = 0;
-    for (const p of parts) inLen += p.length;
-    const outLen = encrypt ? inLen + AEAD_TAG_BYTES : inLen - AEAD_TAG_BYTES;
+    const outLen = encrypt ? input.length + AEAD_TAG_BYTES : input.length - AEAD_TAG_BYTES;
     if (outLen < 0) return null;
-    const total = outLen + inLen + ad.length + nonce.length + AEAD_KEY_BYTES;
+    const total = outLen + input.length + ad.length + nonce.length + AEAD_KEY_BYTES;
     const base = this.#enter(total);
     try {
       const heap = this.m.HEAPU8;
       const inPtr = base + outLen;
-      const adPtr = inPtr + inLen;
+      const adPtr = inPtr + input.length;
       const noncePtr = adPtr + ad.length;
       const keyPtr = noncePtr + nonce.length;
-      this.#put(parts, inPtr);
+      heap.set(input, inPtr);
       heap.set(ad, adPtr);
       heap.set(nonce, noncePtr);
       heap.set(key, keyPtr);
-      return this.#aead(x, encrypt, base, inPtr, inLen, adPtr, ad.length, noncePtr, keyPtr)
+      return this.#aead(
+        true,
+        encrypt,
+        base,
+        inPtr,
+        input.length,
+        adPtr,
+        ad.length,
+        noncePtr,
+        keyPtr,
+      )
         ? consume(heap.subarray(base, base + outLen))
         : null;
     } finally {
@@ -415,6 +431,49 @@ class DirectSodium {
       )
         ? heap.slice(base, base + outLen)
         : null;
+    } finally {
+      this.#leave(base, total);
+    }
+  }
+
+  /**
+   * ChaCha20-Poly1305 IETF (12-byte nonce) seal (`encrypt`: `input` is the plaintext in parts of
+   * `inLen` bytes in all) or open (`input` is one ciphertext of `inLen` bytes), writing the output
+   * to `dest` (exactly inLen + 16, resp. inLen - 16, bytes; it may overlap the input, which is
+   * copied in first). Returns false, with `dest` untouched, when open fails.
+   *
+   * This is the link's per-frame path, so it is leaner than aead(): libsodium seals and opens in
+   * place (c == m; it reads each block before writing it, and opening checks the tag before
+   * decrypting), so the region holds the message once rather than input and output; the output
+   * goes straight to its destination instead of through a consumer; no closure per call.
+   */
+  chachaPoly(
+    encrypt: boolean,
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ad: Uint8Array,
+    input: readonly Uint8Array[],
+    inLen: number,
+    dest: Uint8Array,
+  ): boolean {
+    // Layout: key, nonce, ad, then the message (with room for the tag when sealing).
+    const adOffset = AEAD_KEY_BYTES + CHACHA_NONCE_BYTES;
+    const msgOffset = adOffset + ad.length;
+    const total = msgOffset + (encrypt ? inLen + AEAD_TAG_BYTES : inLen);
+    const base = this.#enter(total);
+    try {
+      const heap = this.m.HEAPU8;
+      const noncePtr = base + AEAD_KEY_BYTES;
+      const adPtr = base + adOffset;
+      const msgPtr = base + msgOffset;
+      heap.set(key, base);
+      heap.set(nonce, noncePtr);
+      heap.set(ad, adPtr);
+      this.#put(input, msgPtr);
+      if (!this.#aead(false, encrypt, msgPtr, msgPtr, inLen, adPtr, ad.length, noncePtr, base))
+        return false;
+      dest.set(heap.subarray(msgPtr, msgPtr + dest.length));
+      return true;
     } finally {
       this.#leave(base, total);
     }
@@ -701,7 +760,7 @@ export function aeadEncryptInto(
   abytes(dest, plaintext.length + AEAD_TAG_BYTES, 'aead output');
   const l = lib();
   if (direct !== null) {
-    direct.aead(true, true, key, nonce, ad, plaintext, (out) => dest.set(out));
+    direct.aead(true, key, nonce, ad, plaintext, (out) => dest.set(out));
     return;
   }
   dest.set(l.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key));
@@ -733,7 +792,7 @@ export function aeadDecryptWith<T>(
   abytes(nonce, AEAD_NONCE_BYTES, 'aead nonce');
   if (ciphertext.length < AEAD_TAG_BYTES) return null;
   const l = lib();
-  if (direct !== null) return direct.aead(true, false, key, nonce, ad, ciphertext, use);
+  if (direct !== null) return direct.aead(false, key, nonce, ad, ciphertext, use);
   let plaintext: Uint8Array;
   try {
     plaintext = l.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
@@ -805,6 +864,27 @@ export const CHACHA_NONCE_BYTES = 12;
 const CHACHA_NATIVE_FROM_BYTES = 4096;
 
 /**
+ * Ciphertexts below CHACHA_NATIVE_FROM_BYTES are views into shared 64 KiB slabs rather than
+ * arrays of their own: a fresh ArrayBuffer per 1 KiB link frame (allocated outside the V8 heap,
+ * zeroed, tracked by the GC) cost 0.4 to 0.7 us, a view into a slab 0.15 us with the copy. Slabs
+ * hold only what chachaPolyEncrypt returns, each byte handed out once; a caller that encrypts a
+ * secret (Noise Rekey) wipes the result.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(0);
+let slabAt = 0;
+
+function fromSlab(n: number): Uint8Array {
+  if (slabAt + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + n);
+  slabAt += n;
+  return out;
+}
+
+/**
  * ChaCha20-Poly1305 (RFC 8439) encryption of the concatenation of `plaintext` (one array or
  * several parts, so a caller never assembles a frame just to encrypt it); returns
  * ciphertext || 16-byte tag.
@@ -822,8 +902,12 @@ export function chachaPolyEncrypt(
   for (const p of parts) length += p.length;
   const l = lib();
   if (length < CHACHA_NATIVE_FROM_BYTES) {
-    if (direct !== null)
-      return direct.aead(false, true, key, nonce, ad, parts, (out) => out.slice())!;
+    if (direct !== null) {
+      const out = fromSlab(length + AEAD_TAG_BYTES);
+      if (!direct.chachaPoly(true, key, nonce, ad, parts, length, out))
+        throw new LiaisonError('LIAISON_ERR_CRYPTO_INTERNAL', 'ChaCha20-Poly1305 seal failed');
+      return out;
+    }
     return l.crypto_aead_chacha20poly1305_ietf_encrypt(
       parts.length === 1 ? parts[0]! : concat(...parts),
       ad,
@@ -849,39 +933,56 @@ export function chachaPolyEncrypt(
   return out;
 }
 
-/** ChaCha20-Poly1305 (RFC 8439) decryption; `null` when the tag does not authenticate. */
+/**
+ * ChaCha20-Poly1305 (RFC 8439) decryption; `null` when the tag does not authenticate. The
+ * plaintext goes to `into` when given (exactly ciphertext.length - 16 bytes; it may be the start
+ * of `ciphertext` itself, to decrypt in place without allocating), else to a new array. `into` is
+ * written only once the tag has been checked.
+ */
 export function chachaPolyDecrypt(
   key: Uint8Array,
   nonce: Uint8Array,
   ad: Uint8Array,
   ciphertext: Uint8Array,
+  into?: Uint8Array,
 ): Uint8Array | null {
   abytes(key, AEAD_KEY_BYTES, 'chacha key');
   abytes(nonce, CHACHA_NONCE_BYTES, 'chacha nonce');
   if (ciphertext.length < AEAD_TAG_BYTES) return null;
   const bodyLength = ciphertext.length - AEAD_TAG_BYTES;
+  if (into !== undefined) abytes(into, bodyLength, 'chacha output');
+  const l = lib();
   if (bodyLength < CHACHA_NATIVE_FROM_BYTES) {
-    if (lib() && direct !== null)
-      return direct.aead(false, false, key, nonce, ad, ciphertext, (out) => out.slice());
+    if (direct !== null) {
+      const out = into ?? new Uint8Array(bodyLength);
+      return direct.chachaPoly(false, key, nonce, ad, [ciphertext], ciphertext.length, out)
+        ? out
+        : null;
+    }
+    let plaintext: Uint8Array;
     try {
-      return lib().crypto_aead_chacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+      plaintext = l.crypto_aead_chacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
     } catch {
       return null;
     }
+    if (into === undefined) return plaintext;
+    into.set(plaintext);
+    return into;
   }
   const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce, {
     authTagLength: AEAD_TAG_BYTES,
   });
   d.setAAD(ad, { plaintextLength: bodyLength });
   d.setAuthTag(ciphertext.subarray(bodyLength));
-  const out = new Uint8Array(bodyLength);
-  out.set(d.update(ciphertext.subarray(0, bodyLength)));
+  const plaintext = d.update(ciphertext.subarray(0, bodyLength));
   try {
     d.final();
   } catch {
-    wipe(out);
+    wipe(plaintext);
     return null;
   }
+  const out = into ?? new Uint8Array(bodyLength);
+  out.set(plaintext);
   return out;
 }
 

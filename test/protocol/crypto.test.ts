@@ -177,7 +177,27 @@ t.test('ChaCha20-Poly1305: both back ends compute the same function', async (t) 
       null,
       `${n} bytes: tampering fails`,
     );
+    // In place: the plaintext overwrites the start of the ciphertext, once it authenticates.
+    const badBefore = toHex(bad);
+    t.equal(chachaPolyDecrypt(key, nonce, ad, bad, bad.subarray(0, n)), null);
+    t.equal(toHex(bad), badBefore, `${n} bytes: a failed decryption in place writes nothing`);
+    const inPlace = Uint8Array.from(c);
+    const p = chachaPolyDecrypt(key, nonce, ad, inPlace, inPlace.subarray(0, n))!;
+    t.equal(toHex(p), toHex(m), `${n} bytes in place`);
+    t.equal(p.buffer, inPlace.buffer, `${n} bytes: in place means no copy`);
   }
+  rejects(
+    t,
+    () => chachaPolyDecrypt(key, nonce, new Uint8Array(0), new Uint8Array(40), new Uint8Array(23)),
+    'LIAISON_ERR_ARGUMENT',
+    'an output of the wrong length',
+  );
+  // Small ciphertexts share slabs: each is its own bytes all the same.
+  const first = chachaPolyEncrypt(key, nonce, new Uint8Array(0), bytes(100));
+  const firstHex = toHex(first);
+  const second = chachaPolyEncrypt(key, nonce, new Uint8Array(0), bytes(100, 3));
+  second.fill(0);
+  t.equal(toHex(first), firstHex, 'ciphertexts do not overlap');
   // RFC 8439 §2.8.2 test vector.
   const rfcKey = Buffer.from(
     '808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f',
