@@ -238,8 +238,9 @@ export class PeerLink {
     try {
       if (this.#receive.nonce > 0 && this.#receive.nonce % this.#limits.rekeyIntervalMessages === 0)
         this.#receive.rekey();
+      // The message is ours once ws has emitted it: decrypt in place instead of into a copy.
       frame = decodeFrame(
-        this.#receive.decryptWithAd(
+        this.#receive.decryptWithAdInPlace(
           EMPTY,
           new Uint8Array(data.buffer, data.byteOffset, data.length),
         ),

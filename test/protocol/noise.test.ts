@@ -332,6 +332,26 @@ t.test('transport: order, replay, tampering, rekey', async (t) => {
     'LIAISON_ERR_NOISE_DECRYPT',
     'shorter than a tag',
   );
+  m2[0]! ^= 1;
+  t.same([...b.decryptWithAd(none, m2)], [2], 'the untampered message still opens');
+  // In place: the plaintext lands at the start of the message buffer, which is left alone when
+  // the message fails to authenticate; both decryptions advance the same nonce.
+  const m3 = a.encryptWithAd(none, Uint8Array.of(3, 4, 5));
+  const m4 = a.encryptWithAd(none, Uint8Array.of(6));
+  const m4Before = Uint8Array.from(m4);
+  rejects(t, () => b.decryptWithAdInPlace(none, m4), 'LIAISON_ERR_NOISE_DECRYPT', 'in place');
+  t.same([...m4], [...m4Before], 'a refused message is left as it was');
+  const p3 = b.decryptWithAdInPlace(none, m3);
+  t.same([...p3], [3, 4, 5]);
+  t.equal(p3.buffer, m3.buffer, 'no copy');
+  t.equal(p3.byteOffset, m3.byteOffset);
+  t.same([...b.decryptWithAd(none, m4)], [6], 'the nonces stay shared with decryptWithAd');
+  rejects(
+    t,
+    () => b.decryptWithAdInPlace(none, new Uint8Array(5)),
+    'LIAISON_ERR_NOISE_DECRYPT',
+    'in place, shorter than a tag',
+  );
   // Rekey on both sides at the same point keeps them in step; on one side only, they diverge.
   const fresh = ik();
   fresh.resp.readMessage(fresh.init.writeMessage(none));
