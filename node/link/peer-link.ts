@@ -65,20 +65,20 @@ export interface PeerLinkHandlers {
   onClose(link: PeerLink, reason: string): void;
 }
 
-/** Token bucket over an injected clock. */
+/** Token bucket; the link passes in its clock's readings. */
 class RateLimiter {
   #tokens: number;
   #at: number;
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-    private readonly clock: Clock,
+    start: number,
   ) {
     this.#tokens = burst;
-    this.#at = clock.now();
+    this.#at = start;
   }
-  take(): boolean {
-    const now = this.clock.now();
+  /** Spends a token at `now` (the caller's clock reading, shared with its other per-frame uses). */
+  take(now: number): boolean {
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) * this.rate) / 1000);
     this.#at = now;
     if (this.#tokens < 1) return false;
@@ -127,8 +127,12 @@ export class PeerLink {
     this.#clock = o.clock;
     this.#handlers = o.handlers;
     this.#limits = o.limits ?? DEFAULT_LINK_LIMITS;
-    this.#rate = new RateLimiter(this.#limits.maxFramesPerSecond, this.#limits.frameBurst, o.clock);
     this.establishedAt = o.clock.now();
+    this.#rate = new RateLimiter(
+      this.#limits.maxFramesPerSecond,
+      this.#limits.frameBurst,
+      this.establishedAt,
+    );
     this.#lastHeard = this.establishedAt;
     this.#lastSent = this.establishedAt;
     this.#pending = o.pending ?? [];
@@ -233,7 +237,9 @@ export class PeerLink {
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     if (!isBinary) return this.close('LIAISON_ERR_LINK_FRAME_INVALID');
-    if (!this.#rate.take()) return this.close('LIAISON_ERR_LINK_RATE_LIMIT');
+    // One clock reading per message serves the rate limit and the idle timer.
+    const now = this.#clock.now();
+    if (!this.#rate.take(now)) return this.close('LIAISON_ERR_LINK_RATE_LIMIT');
     let frame: Frame;
     try {
       if (this.#receive.nonce > 0 && this.#receive.nonce % this.#limits.rekeyIntervalMessages === 0)
@@ -248,7 +254,7 @@ export class PeerLink {
     } catch (err) {
       return this.close(isLiaisonError(err) ? err.code : 'LIAISON_ERR_LINK_FRAME_INVALID');
     }
-    this.#lastHeard = this.#clock.now();
+    this.#lastHeard = now;
     switch (frame.type) {
       case 'PING':
         // A peer that pings and never reads would grow our send queue: the bound applies here too.
