@@ -17,7 +17,9 @@ import { tmpdir } from 'node:os';
 import { extname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { LiaisonError } from '../protocol/index.ts';
+import { LiaisonError, parseBundle, verifyDisclosure } from '../protocol/index.ts';
+import { crossCheck } from '../protocol/audit-cross-check.ts';
+import { verifyBundle } from '../protocol/audit-verify.ts';
 import type { ErrorCode } from '../protocol/index.ts';
 import { systemClock } from '../node/clock.ts';
 import { initNode, readApiToken, readRuntime, RUNTIME_FILE } from '../node/node.ts';
@@ -171,6 +173,7 @@ async function tell(s: Story, root: string): Promise<string> {
   await jitUpdate(s);
   await outage(s);
   await printEvents(s, s.paris);
+  await audit(s, urgent);
   return urgent;
 }
 
@@ -502,6 +505,84 @@ async function outage(s: Story): Promise<void> {
     s,
     `Delivered ${Date.now() - restartedAt} ms after the restart; The Hague's inbox ${arrived ? 'has it' : 'does not show it yet'}. Nothing was lost.`,
   );
+}
+
+/**
+ * The supervisory authority's auditor: Paris and Rabat sign checkpoints of their audit logs, each
+ * cosigned by its peers; both logs are exported, verified offline and joined message by message;
+ * an admin discloses the urgent request's content to the auditor, who checks it against the
+ * sender's signature.
+ */
+async function audit(s: Story, urgent: string): Promise<void> {
+  const { paris, rabat } = s;
+  step(s, 'Months later, the data protection supervisor audits the exchange. Paris and Rabat each');
+  s.say('  sign a checkpoint of their audit log (an RFC 6962 Merkle tree head, C2SP format), and');
+  s.say('  each peer verifies it is consistent with what it saw before, then cosigns it:');
+  for (const n of [paris, rabat]) {
+    const cp = await call(n.admin, 'POST', '/v1/audit/checkpoints');
+    const peers = s.nodes.filter((p) => p !== n).map((p) => p.nodeId);
+    const cosigned = await waitFor(
+      `${n.label}'s checkpoint to be cosigned`,
+      async () => {
+        const now = (await call(n.admin, 'GET', '/v1/audit')).checkpoint as Json | null;
+        const by = ((now?.cosignatures as Json[] | undefined) ?? []).map((c) => c.witness);
+        return peers.every((p) => by.includes(p)) ? by : null;
+      },
+      s.signal,
+    );
+    s.say(
+      `  ${n.label.padEnd(9)} ${String(cp.size).padStart(3)} entries, cosigned by ${cosigned.map((w) => nameOf(s, w)).join(' and ')}`,
+    );
+  }
+  const users = [paris, rabat].map((n) =>
+    call(n.admin, 'POST', '/v1/users', { name: 'supervisor', role: 'auditor' }).then(() =>
+      call(n.admin, 'POST', '/v1/users/supervisor/tokens', { label: 'audit 2026' }),
+    ),
+  );
+  const [parisAuditor, rabatAuditor] = (await Promise.all(users)).map((j, i) => ({
+    base: [paris, rabat][i]!.admin.base,
+    token: String(j.token),
+  }));
+  step(s, 'The auditor (role auditor: logs and metadata, never content) exports both logs:');
+  const bundles = [];
+  for (const [n, who] of [
+    [paris, parisAuditor!],
+    [rabat, rabatAuditor!],
+  ] as const) {
+    const bundle = parseBundle(await call(who, 'POST', '/v1/audit/export', {}));
+    const v = verifyBundle(bundle, { now: Date.now() });
+    s.say(
+      `  ${n.label.padEnd(9)} ${v.entries} entries, ${v.checkpoints} signed checkpoints, ${v.receipts} signed receipts: ${v.ok ? 'VERIFIED' : 'PROBLEMS FOUND'}`,
+    );
+    for (const f of v.findings.filter((x) => x.severity === 'error'))
+      s.say(`    ${f.code}: ${f.message}`);
+    bundles.push(bundle);
+  }
+  const report = crossCheck(bundles[0]!, bundles[1]!, { now: Date.now() });
+  const faults = report.findings.filter((f) => f.severity === 'error');
+  s.say(
+    `  Joined: ${report.messages.aToB} message(s) Paris → Rabat and ${report.messages.bToA} Rabat → Paris; every one`,
+  );
+  s.say(
+    faults.length === 0
+      ? '  logged as sent by one side is logged as received by the other, with the same hash.'
+      : `  NOT: ${faults.map((f) => f.code).join(', ')}`,
+  );
+  step(s, `Paris's admin discloses the urgent request's content to the auditor, with a reason:`);
+  const d = await call(paris.admin, 'POST', '/v1/audit/disclosures', {
+    messageId: urgent,
+    auditor: 'supervisor',
+    justification: 'Supervisory audit 2026-11: lawfulness of an urgent transfer to Rabat',
+  });
+  const pkg = await call(parisAuditor!, 'GET', `/v1/audit/disclosures/${String(d.id)}`);
+  s.say(
+    `  disclosure ${String(d.id)}, recorded at index ${String(d.logIndex)} of Paris's log. The auditor`,
+  );
+  s.say('  checks offline that the content key opens exactly what Paris signed');
+  s.say('  (as liaison audit verify-disclosure FILE does):');
+  const v = verifyDisclosure(pkg);
+  s.say(`    VERIFIED: signed by ${nameOf(s, v.sender)}, envelope ${v.envelopeHash.slice(0, 16)}…`);
+  s.say(`    Subject: ${v.payload.subject}`);
 }
 
 /** A node's event stream from the start (GET /v1/events?after=0), as `liaison events` shows it. */

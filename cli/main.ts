@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initCrypto, isLiaisonError } from '../protocol/index.ts';
 import { API_VERBS, apiVerb, UsageError } from './api-verbs.ts';
+import { AUDIT_USAGE, auditVerb } from './audit-verbs.ts';
 import { runDemo } from './demo.ts';
 import { runFederationDemo } from './federation-demo.ts';
 import { inspect } from './inspect.ts';
@@ -43,6 +44,9 @@ Usage:
   liaison users [list | add NAME ROLE | remove NAME]      roles: officer, auditor, admin
   liaison tokens [list [USER] | issue USER [--label L] [--ttl S] | revoke ID]
                                API verbs use LIAISON_TOKEN, --token-file F, or the admin token
+  ${AUDIT_USAGE}
+                               audit verbs need an auditor or admin token; verify, cross-check
+                               and verify-disclosure work offline on files
   liaison demo [--exit]        a local federation: three node processes on 127.0.0.1 pair, carry
                                an urgent request and a JIT update, and ride out an outage; on a
                                terminal the nodes then keep running for the CLI until Ctrl-C
@@ -109,6 +113,9 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${JSON.stringify(inspect(new Uint8Array(input)), null, 2)}\n`);
       return;
     }
+    case 'audit':
+      process.exitCode = await auditVerb(rest, (line) => process.stdout.write(`${line}\n`));
+      return;
     case 'init':
       await initCrypto();
       await init(rest, (line) => process.stdout.write(`${line}\n`));

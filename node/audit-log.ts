@@ -1,12 +1,24 @@
 /**
  * The node's audit log (docs/audit.md): an append-only table of canonical entries
- * (protocol/audit-entry.ts) with their RFC 6962 leaf hashes. Every append runs inside the
- * transaction of the change it records, so the log and the state it describes never disagree:
- * either both commit or neither does.
+ * (protocol/audit-entry.ts), the leaves of an RFC 6962 Merkle tree (protocol/merkle.ts).
+ *
+ * Every append runs inside the transaction of the change it records, so the log and the state it
+ * describes never disagree: either both commit or neither does. The same append stores the
+ * tree hashes the new leaf completes (level 0 is the entry's own leaf_hash column, levels 1 and up
+ * are audit_tree rows), so a tree hash or a proof for any size is O(log² n) reads and the tree is
+ * never recomputed.
  */
 import type Database from 'better-sqlite3';
-import { auditLeafHash, encodeAuditEntry } from '../protocol/index.ts';
-import type { AuditFields, AuditKind } from '../protocol/index.ts';
+import {
+  auditLeafHash,
+  consistencyProof,
+  encodeAuditEntry,
+  inclusionProof,
+  LiaisonError,
+  storedHashesForAppend,
+  treeHash,
+} from '../protocol/index.ts';
+import type { AuditFields, AuditKind, StoredHashReader } from '../protocol/index.ts';
 
 export interface AuditRow {
   readonly index: number;
@@ -16,11 +28,26 @@ export interface AuditRow {
   readonly leafHash: Uint8Array;
 }
 
+/**
+ * Records of the witnessing itself. A checkpoint is issued on the timer only when the log holds
+ * something else since the last one; otherwise recording a cosignature would make a new
+ * checkpoint, whose cosignature would make another, for ever.
+ */
+export const WITNESSING_KINDS: ReadonlySet<string> = new Set([
+  'cosignature-received',
+  'checkpoint-cosigned',
+]);
+
 export class AuditLog {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   readonly #size: Database.Statement;
   readonly #range: Database.Statement;
+  readonly #leaf: Database.Statement;
+  readonly #node: Database.Statement;
+  readonly #insertNode: Database.Statement;
+  readonly #lastSubstantive: Database.Statement;
+  readonly read: StoredHashReader;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -39,6 +66,29 @@ export class AuditLog {
         'SELECT idx, at, kind, entry, leaf_hash FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?',
       )
       .safeIntegers(false);
+    this.#leaf = db.prepare('SELECT leaf_hash FROM audit_log WHERE idx = ?').pluck();
+    this.#node = db.prepare('SELECT hash FROM audit_tree WHERE level = ? AND idx = ?').pluck();
+    this.#insertNode = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
+    this.#lastSubstantive = db
+      .prepare(
+        `SELECT COALESCE(MAX(idx), -1) FROM audit_log WHERE kind NOT IN (${[...WITNESSING_KINDS]
+          .map(() => '?')
+          .join(', ')})`,
+      )
+      .pluck()
+      .safeIntegers(false);
+    this.read = (level, index) => {
+      const h = (level === 0 ? this.#leaf.get(index) : this.#node.get(level, index)) as
+        Buffer | undefined;
+      if (h === undefined) {
+        // The tree table and the log disagree: the database was edited or damaged.
+        throw new LiaisonError(
+          'LIAISON_ERR_STORE_SCHEMA',
+          `audit tree hash ${level}/${index} missing`,
+        );
+      }
+      return new Uint8Array(h.buffer, h.byteOffset, h.length);
+    };
   }
 
   /** Appends one entry; must be called inside the transaction that makes the change. */
@@ -48,12 +98,21 @@ export class AuditLog {
         'audit append outside a transaction: the change and its record must commit together',
       );
     const entry = encodeAuditEntry({ kind, time, fields });
-    const row = this.#insert.get(time, kind, entry, auditLeafHash(entry)) as { idx: number };
+    const leaf = auditLeafHash(entry);
+    const row = this.#insert.get(time, kind, entry, leaf) as { idx: number };
+    for (const h of storedHashesForAppend(row.idx, leaf, this.read)) {
+      if (h.level > 0) this.#insertNode.run(h.level, h.index, h.hash);
+    }
     return row.idx;
   }
 
   size(): number {
     return (this.#size.get() as { n: number }).n;
+  }
+
+  /** Index of the newest entry that is not a witnessing record, or -1. */
+  lastSubstantiveIndex(): number {
+    return this.#lastSubstantive.get(...WITNESSING_KINDS) as number;
   }
 
   entries(from: number, limit: number): AuditRow[] {
@@ -64,5 +123,17 @@ export class AuditLog {
       entry: new Uint8Array(r.entry as Buffer),
       leafHash: new Uint8Array(r.leaf_hash as Buffer),
     }));
+  }
+
+  treeHash(size: number): Uint8Array {
+    return treeHash(size, this.read);
+  }
+
+  inclusionProof(index: number, size: number): Uint8Array[] {
+    return inclusionProof(index, size, this.read);
+  }
+
+  consistencyProof(from: number, to: number): Uint8Array[] {
+    return consistencyProof(from, to, this.read);
   }
 }

@@ -18,6 +18,7 @@ import {
   MAX_FRAMES_PER_SECOND,
   MAX_PENDING_HANDSHAKES,
   RECONNECT_MAX_MS,
+  CHECKPOINT_INTERVAL_MS,
 } from './constants.ts';
 
 export const CONFIG_FILE = 'config.json';
@@ -42,6 +43,8 @@ export interface NodeConfig {
   readonly api: { readonly host: string; readonly port: number };
   readonly logLevel: LogLevel;
   readonly links: LinkSettings;
+  /** How often the node signs a new checkpoint of its audit log when the log has grown. */
+  readonly checkpointIntervalMs: number;
 }
 
 /** Link limits an operator may tune (docs/operations.md); defaults in constants.ts. */
@@ -73,6 +76,7 @@ export interface ConfigInput {
   keepaliveIntervalMs?: unknown;
   idleTimeoutMs?: unknown;
   reconnectMaxMs?: unknown;
+  checkpointIntervalMs?: unknown;
 }
 
 const KEYS = [
@@ -93,6 +97,7 @@ const KEYS = [
   'keepaliveIntervalMs',
   'idleTimeoutMs',
   'reconnectMaxMs',
+  'checkpointIntervalMs',
 ] as const;
 
 /** Environment variable for each key: LIAISON_ + upper snake case. */
@@ -245,6 +250,13 @@ export function resolveConfig(sources: readonly ConfigInput[]): NodeConfig {
       idleTimeoutMs: int(m.idleTimeoutMs, 'idleTimeoutMs', 300, 3_600_000, IDLE_TIMEOUT_MS),
       reconnectMaxMs: int(m.reconnectMaxMs, 'reconnectMaxMs', 100, 3_600_000, RECONNECT_MAX_MS),
     },
+    checkpointIntervalMs: int(
+      m.checkpointIntervalMs,
+      'checkpointIntervalMs',
+      100,
+      86_400_000,
+      CHECKPOINT_INTERVAL_MS,
+    ),
   };
 }
 

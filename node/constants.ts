@@ -34,3 +34,15 @@ export const REKEY_INTERVAL_MESSAGES = 65_536;
 /** Invitations: default and longest validity. */
 export const DEFAULT_INVITATION_TTL_MS = 24 * 60 * 60 * 1000;
 export const MAX_INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * A new checkpoint of the audit log is signed this often when the log has grown (and on demand).
+ * Peers cosign each one, so this is also how stale a witnessed view of the log can be.
+ */
+export const CHECKPOINT_INTERVAL_MS = 60_000;
+/** An add-checkpoint request unanswered this long is abandoned and sent again later. */
+export const WITNESS_TIMEOUT_MS = 30_000;
+/** Equivocation evidence kept per peer: enough to prove it, bounded against a flood. */
+export const MAX_EVIDENCE_PER_PEER = 16;
+/** How long an export waits for peers to cosign the checkpoint it ends with. */
+export const EXPORT_COSIGN_WAIT_MS = 3_000;

@@ -1030,21 +1030,40 @@ export class Delivery {
   }
 
   /**
-   * Decrypts a message for `user` and records the consultation (audit entry, first-read mark)
-   * in one transaction before returning the content.
-   * @throws LIAISON_ERR_NOT_FOUND
+   * A stored message's envelope and its content key, unsealed from storage. The caller wipes
+   * the key. Used to read a message and to disclose one to an auditor.
+   * @throws LIAISON_ERR_NOT_FOUND, LIAISON_ERR_CONFLICT (ambiguous ID without a sender)
    */
-  read(messageId: string, user: string, sender?: string): { meta: MessageMeta; payload: Payload } {
+  sealedMessage(
+    messageId: string,
+    sender?: string,
+  ): { rowId: number; sender: string; envelope: Uint8Array; contentKey: Uint8Array } {
     const row = this.#findRow(messageId, undefined, sender);
     if (row === null)
       throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${messageId}`, {
         field: 'messageId',
       });
+    const { envelopeBytes, contentKey } = this.#unseal(row);
+    return {
+      rowId: int(row.row_id),
+      sender: String(row.sender),
+      envelope: envelopeBytes,
+      contentKey,
+    };
+  }
+
+  /** The stored envelope of a message row and its content key, unsealed. */
+  #unseal(row: Record<string, unknown>): {
+    envelope: Envelope;
+    envelopeBytes: Uint8Array;
+    contentKey: Uint8Array;
+  } {
     const stored = this.#s.sealedOf.get(row.row_id) as {
       envelope: Uint8Array;
       sealed_key: Uint8Array;
     };
-    const env = decodeEnvelope(new Uint8Array(stored.envelope));
+    const envelopeBytes = new Uint8Array(stored.envelope);
+    const env = decodeEnvelope(envelopeBytes);
     const sealed = new Uint8Array(stored.sealed_key);
     const key = aeadDecrypt(
       this.#storageKey,
@@ -1057,6 +1076,21 @@ export class Delivery {
         table: 'messages',
         column: 'sealed_key',
       });
+    return { envelope: env, envelopeBytes, contentKey: key };
+  }
+
+  /**
+   * Decrypts a message for `user` and records the consultation (audit entry, first-read mark)
+   * in one transaction before returning the content.
+   * @throws LIAISON_ERR_NOT_FOUND
+   */
+  read(messageId: string, user: string, sender?: string): { meta: MessageMeta; payload: Payload } {
+    const row = this.#findRow(messageId, undefined, sender);
+    if (row === null)
+      throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no message ${messageId}`, {
+        field: 'messageId',
+      });
+    const { envelope: env, contentKey: key } = this.#unseal(row);
     let payload: Payload;
     try {
       payload = decryptWithDisclosedKey(env, key);

@@ -15,6 +15,9 @@ export const EVENT_TYPES = [
   'message.gap',
   'peer.up',
   'peer.down',
+  'audit.checkpoint',
+  'audit.cosigned',
+  'audit.alert',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -10,6 +10,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { LiaisonError } from '../protocol/errors.ts';
+import { storedHashesForAppend } from '../protocol/merkle.ts';
 import type { Clock } from './clock.ts';
 
 export interface Migration {
@@ -183,6 +184,89 @@ CREATE TABLE events (
 ) STRICT;
 `;
 
+/**
+ * v3: the Merkle tree over the audit log, checkpoints, witnessing and disclosures. Level-0 tree
+ * hashes are audit_log.leaf_hash; audit_tree holds every complete subtree of level 1 and up
+ * (protocol/merkle.ts). Notes are C2SP signed-note text.
+ */
+const V3_AUDIT_TREE_SCHEMA = `
+CREATE TABLE audit_tree (
+  level INTEGER NOT NULL CHECK (level >= 1),
+  idx INTEGER NOT NULL CHECK (idx >= 0),
+  hash BLOB NOT NULL CHECK (length(hash) = 32),
+  PRIMARY KEY (level, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE checkpoints (
+  size INTEGER PRIMARY KEY CHECK (size >= 0),
+  root BLOB NOT NULL CHECK (length(root) = 32),
+  issued_at INTEGER NOT NULL CHECK (issued_at >= 0),
+  note TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE cosignatures (
+  size INTEGER NOT NULL REFERENCES checkpoints(size),
+  witness TEXT NOT NULL CHECK (length(witness) = 54),
+  cosigned_at INTEGER NOT NULL CHECK (cosigned_at >= 0),
+  received_at INTEGER NOT NULL CHECK (received_at >= 0),
+  line TEXT NOT NULL,
+  PRIMARY KEY (size, witness)
+) STRICT;
+
+CREATE TABLE witness_progress (
+  peer TEXT PRIMARY KEY CHECK (length(peer) = 54),
+  size INTEGER NOT NULL CHECK (size >= 0)
+) STRICT;
+
+CREATE TABLE witnessed (
+  peer TEXT PRIMARY KEY CHECK (length(peer) = 54),
+  size INTEGER NOT NULL CHECK (size >= 0),
+  root BLOB NOT NULL CHECK (length(root) = 32),
+  note TEXT NOT NULL,
+  updated_at INTEGER NOT NULL CHECK (updated_at >= 0)
+) STRICT;
+
+CREATE TABLE witness_evidence (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  peer TEXT NOT NULL CHECK (length(peer) = 54),
+  finding TEXT NOT NULL CHECK (finding IN ('fork', 'inconsistent', 'rollback')),
+  detected_at INTEGER NOT NULL CHECK (detected_at >= 0),
+  held_note TEXT NOT NULL,
+  presented_note TEXT NOT NULL,
+  proof TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE disclosures (
+  id TEXT PRIMARY KEY CHECK (length(id) = 16),
+  message_row INTEGER NOT NULL REFERENCES messages(row_id),
+  auditor TEXT NOT NULL,
+  disclosed_by TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  created_at INTEGER NOT NULL CHECK (created_at >= 0),
+  log_index INTEGER NOT NULL CHECK (log_index >= 0)
+) STRICT;
+
+CREATE INDEX receipts_hash ON receipts (receipt_hash);
+`;
+
+/** Stores the tree hashes of every audit entry already in the log (a v2 node's, at migration). */
+export function buildAuditTree(db: Database): void {
+  const leaves = db.prepare('SELECT leaf_hash FROM audit_log ORDER BY idx').raw().all() as [
+    Buffer,
+  ][];
+  const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
+  const stored = new Map<string, Uint8Array>();
+  leaves.forEach(([leaf], n) => {
+    stored.set(`0/${n}`, leaf);
+    for (const h of storedHashesForAppend(n, leaf, (level, index) =>
+      stored.get(`${level}/${index}`)!,
+    )) {
+      stored.set(`${h.level}/${h.index}`, h.hash);
+      if (h.level > 0) insert.run(h.level, h.index, h.hash);
+    }
+  });
+}
+
 /** The v1 admin token (meta.api_token_hash, hex) becomes user 'admin''s first token. */
 function migrateAdminToken(db: Database, now: number): void {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'api_token_hash'").get() as
@@ -211,6 +295,14 @@ export const MIGRATIONS: readonly Migration[] = [
     up: (db, now) => {
       db.exec(V2_DELIVERY_SCHEMA);
       migrateAdminToken(db, now);
+    },
+  },
+  {
+    version: 3,
+    name: 'audit-tree-checkpoints-witnessing',
+    up: (db) => {
+      db.exec(V3_AUDIT_TREE_SCHEMA);
+      buildAuditTree(db);
     },
   },
 ];

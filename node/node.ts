@@ -12,15 +12,21 @@ import {
   fingerprint,
   initCrypto,
   isLiaisonError,
+  isWitnessMessage,
   LiaisonError,
   nodeIdFromText,
   nodeIdToText,
   randomBytes,
+  sha256,
   toBase32,
+  toHex,
+  utf8,
 } from '../protocol/index.ts';
 import type { LocalIdentity } from '../protocol/index.ts';
 import { buildApi } from './api/build.ts';
 import { AuditLog } from './audit-log.ts';
+import { createAuditSubsystem } from './audit.ts';
+import type { AuditSubsystem } from './audit.ts';
 import { Delivery } from './delivery.ts';
 import { EventLog } from './events.ts';
 import { API_TOKEN_PREFIX, hashToken, Users } from './users.ts';
@@ -207,6 +213,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   });
   // Links and delivery need each other: links hand delivery what arrives, delivery sends on links.
   let delivery: Delivery | null = null;
+  let auditing: AuditSubsystem | null = null;
   const tls =
     config.peer.tlsCert === null || config.peer.tlsKey === null
       ? undefined
@@ -218,7 +225,8 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
     onData: (peerId, body) => {
       try {
-        delivery?.onData(peerId, body);
+        if (isWitnessMessage(body)) auditing?.witnessing.onMessage(peerId, body);
+        else delivery?.onData(peerId, body);
       } catch (err) {
         // A malformed delivery message, or a batch we could not store: cut the link. The peer
         // resends whatever was not receipted once it reconnects; nothing is lost.
@@ -230,10 +238,12 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     onPeerUp: (peerId) => {
       events.record('peer.up', { nodeId: peerId });
       delivery?.onPeerUp(peerId);
+      auditing?.witnessing.push(peerId);
     },
     onPeerDown: (peerId, reason) => {
       events.record('peer.down', { nodeId: peerId, reason });
       delivery?.onPeerDown(peerId);
+      auditing?.witnessing.onPeerDown(peerId);
     },
     listen: {
       host: config.peer.host,
@@ -271,6 +281,13 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   if (address === null && config.peer.host !== '0.0.0.0' && config.peer.host !== '::') {
     address = `${tls === undefined ? 'ws' : 'wss'}://${config.peer.host.includes(':') ? `[${config.peer.host}]` : config.peer.host}:${peerPort}`;
   }
+  // What delivery and witnessing may do with links: send, ask, close.
+  const linkPort = {
+    send: (peerId: string, body: Uint8Array) => links.send(peerId, body),
+    isUp: (peerId: string) => links.link(peerId)?.isOpen === true,
+    close: (peerId: string, code: string) => links.link(peerId)?.close(code),
+    connectedPeers: () => links.connectedPeers(),
+  };
   delivery = new Delivery({
     store,
     audit,
@@ -278,20 +295,68 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     clock,
     identity: () => identity,
     peers: pairing,
-    links: {
-      send: (peerId, body) => links.send(peerId, body),
-      isUp: (peerId) => links.link(peerId)?.isOpen === true,
-      close: (peerId, code) => links.link(peerId)?.close(code),
-    },
+    links: linkPort,
     log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
   });
   delivery.start();
   for (const peerId of links.connectedPeers()) delivery.onPeerUp(peerId);
+  const audited = createAuditSubsystem({
+    store,
+    audit,
+    events,
+    clock,
+    identity: () => identity,
+    peers: pairing,
+    links: linkPort,
+    delivery,
+    users,
+    log: {
+      info: (o, m) => log.info(o, m),
+      warn: (o, m) => log.warn(o, m),
+      error: (o, m) => log.error(o, m),
+    },
+  });
+  auditing = audited;
+  recordConfig(store, audit, config, clock);
+  const damage = audited.checkpoints.selfCheck();
+  if (damage !== null) {
+    // The database was changed behind the node's back. It keeps running (its peers hold the
+    // evidence and will refuse to cosign), but says so loudly and raises an alert.
+    log.error({ problem: damage }, 'audit log does not match its last signed checkpoint');
+    store.transaction(() =>
+      events.record('audit.alert', { finding: 'local-log-inconsistent', problem: damage }),
+    );
+  }
+  const checkpointTick = (): void => {
+    try {
+      audited.checkpoints.issue(false);
+      audited.witnessing.pushAll(links.connectedPeers());
+    } catch (err) {
+      log.error(
+        {
+          code: isLiaisonError(err) ? err.code : 'LIAISON_ERR_INTERNAL',
+          err: (err as Error).message,
+        },
+        'checkpoint failed',
+      );
+    }
+  };
+  checkpointTick();
+  const checkpointTimer = setInterval(checkpointTick, config.checkpointIntervalMs);
+  checkpointTimer.unref();
   let rotation: Promise<void> = Promise.resolve();
   const api = buildApi({
     delivery,
     events,
     log,
+    audit: {
+      store,
+      audit,
+      clock,
+      identity: () => identity,
+      connectedPeers: () => links.connectedPeers(),
+      ...audited,
+    },
     self,
     pairing,
     links,
@@ -315,6 +380,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   try {
     await api.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
+    clearInterval(checkpointTimer);
     delivery.stop();
     await links.stop();
     store.close();
@@ -354,6 +420,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
       if (stopped) return;
       stopped = true;
       await api.close();
+      clearInterval(checkpointTimer);
       delivery?.stop();
       await links.stop();
       store.close();
@@ -361,4 +428,27 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
       log.info({ event: 'stopped', nodeId }, 'node stopped');
     },
   };
+}
+
+/**
+ * Records a `config-changed` entry when the node starts with settings other than the last ones
+ * recorded (configuration comes from files and the environment, so start-up is when it changes).
+ * The hash covers every effective setting; none of them is secret.
+ */
+function recordConfig(store: Store, audit: AuditLog, config: NodeConfig, clock: Clock): void {
+  const hash = sha256(utf8(JSON.stringify(config)));
+  const hex = toHex(hash);
+  store.transaction(() => {
+    const last = store.database
+      .prepare("SELECT value FROM meta WHERE key = 'config_hash'")
+      .pluck()
+      .get();
+    if (last === hex) return;
+    audit.append('config-changed', clock.now(), { configHash: hash });
+    store.database
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('config_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(hex);
+  });
 }

@@ -16,7 +16,15 @@
 import { Reader, Writer, readPreamble } from './codec.ts';
 import { HASH_BYTES, sha256 } from './crypto.ts';
 import { LiaisonError } from './errors.ts';
-import { asMessageId, asNodeId, MESSAGE_ID_BYTES, NODE_ID_BYTES } from './ids.ts';
+import {
+  asMessageId,
+  asNodeId,
+  MESSAGE_ID_BYTES,
+  messageIdToText,
+  NODE_ID_BYTES,
+  nodeIdToText,
+} from './ids.ts';
+import { toHex } from './bytes.ts';
 import type { MessageId, NodeId } from './ids.ts';
 
 export const AUDIT_ENTRY_TYPE = 0x06;
@@ -158,6 +166,84 @@ export const AUDIT_KINDS = {
       ['messageId', 'mid'],
     ],
   },
+  /** This node, as a witness, verified and cosigned a peer's checkpoint (§15.5). */
+  'checkpoint-cosigned': {
+    code: 15,
+    fields: [
+      ['peer', 'node'],
+      ['size', 'u64'],
+      ['rootHash', 'hash'],
+    ],
+  },
+  /** A peer's valid cosignature of one of this node's checkpoints; `cosignedAt` is its time (s). */
+  'cosignature-received': {
+    code: 16,
+    fields: [
+      ['witness', 'node'],
+      ['size', 'u64'],
+      ['rootHash', 'hash'],
+      ['cosignedAt', 'u64'],
+    ],
+  },
+  /**
+   * A peer presented a checkpoint that contradicts one this node holds from it: `fork` (same
+   * size, other root), `inconsistent` (no valid consistency proof) or `rollback` (smaller than the
+   * one held). `evidenceHash` is SHA-256 of the stored evidence text (docs/audit.md).
+   */
+  'equivocation-detected': {
+    code: 17,
+    fields: [
+      ['peer', 'node'],
+      ['finding', 'text'],
+      ['heldSize', 'u64'],
+      ['presentedSize', 'u64'],
+      ['evidenceHash', 'hash'],
+    ],
+  },
+  /** A user exported entries [from, to) with a state snapshot whose SHA-256 is `stateHash`. */
+  'log-exported': {
+    code: 18,
+    fields: [
+      ['user', 'text'],
+      ['from', 'u64'],
+      ['to', 'u64'],
+      ['stateHash', 'hash'],
+    ],
+  },
+  /** An admin disclosed one message's content key to an auditor, with a justification. */
+  'content-disclosed': {
+    code: 19,
+    fields: [
+      ['user', 'text'],
+      ['auditor', 'text'],
+      ['sender', 'node'],
+      ['messageId', 'mid'],
+      ['justification', 'text'],
+    ],
+  },
+  /** An auditor fetched a disclosure made to them (and with it the content key). */
+  'disclosure-consulted': {
+    code: 20,
+    fields: [
+      ['user', 'text'],
+      ['sender', 'node'],
+      ['messageId', 'mid'],
+    ],
+  },
+  /** A user read audit entries [from, to) through the API. */
+  'audit-consulted': {
+    code: 21,
+    fields: [
+      ['user', 'text'],
+      ['from', 'u64'],
+      ['to', 'u64'],
+    ],
+  },
+  /** The node started with a configuration other than the last one recorded. */
+  'config-changed': {
+    code: 22,
+    fields: [['configHash', 'hash']],
+  },
 } as const satisfies Record<
   string,
   { code: number; fields: readonly (readonly [string, FieldType])[] }
@@ -272,4 +358,21 @@ export function decodeAuditEntry(bytes: Uint8Array): AuditEntry {
 /** RFC 6962 leaf hash: SHA-256(0x00 ‖ entry). */
 export function auditLeafHash(entry: Uint8Array): Uint8Array {
   return sha256(LEAF_PREFIX, entry);
+}
+
+/** A JSON-friendly view of an entry's fields: node and message IDs as text, hashes as hex. */
+export function auditFieldsToJson(e: AuditEntry): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  const values = e.fields as unknown as Record<string, AnyValue>;
+  for (const [name, type] of AUDIT_KINDS[e.kind].fields as readonly (readonly [
+    string,
+    FieldType,
+  ])[]) {
+    const v = values[name]!;
+    if (type === 'node') out[name] = nodeIdToText(v as NodeId);
+    else if (type === 'mid') out[name] = messageIdToText(v as MessageId);
+    else if (type === 'hash') out[name] = toHex(v as Uint8Array);
+    else out[name] = v as string | number;
+  }
+  return out;
 }

@@ -729,7 +729,9 @@ export function cryptoFastPathActive(): boolean {
 export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
   const h = nodeCrypto.createHash('sha256');
   for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+  // digest() returns a Buffer of its own (never a slice of the shared pool): view it, no copy.
+  const d = h.digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.length);
 }
 
 /** XChaCha20-Poly1305 (IETF); returns ciphertext || 16-byte tag. */

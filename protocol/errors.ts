@@ -134,6 +134,21 @@ export const ERRORS = {
   LIAISON_ERR_DELIVERY_PROTOCOL: spec(400, 'a malformed or out-of-sequence delivery message'),
   LIAISON_ERR_RECIPIENT_UNKNOWN: spec(400, 'a recipient is not a paired, unblocked peer'),
 
+  // --- audit log, checkpoints and witnessing (protocol/merkle.ts, note.ts, checkpoint.ts, witness.ts) ---
+  LIAISON_ERR_AUDIT_PROOF_INVALID: spec(
+    422,
+    'a Merkle inclusion or consistency proof does not verify',
+  ),
+  LIAISON_ERR_NOTE_INVALID: spec(400, 'not a well-formed signed note or verifier key'),
+  LIAISON_ERR_NOTE_SIGNATURE: spec(403, 'a note has no valid signature by the expected key'),
+  LIAISON_ERR_CHECKPOINT_INVALID: spec(400, 'not a well-formed checkpoint for this log'),
+  LIAISON_ERR_CHECKPOINT_INCONSISTENT: spec(
+    409,
+    'the checkpoint contradicts an earlier checkpoint of the same log (equivocation or rollback)',
+  ),
+  LIAISON_ERR_WITNESS_PROTOCOL: spec(400, 'a malformed witness message'),
+  LIAISON_ERR_BUNDLE_INVALID: spec(400, 'not a well-formed audit bundle'),
+
   // --- local API ---
   LIAISON_ERR_UNAUTHORIZED: spec(401, 'missing, unknown or revoked API token'),
   LIAISON_ERR_FORBIDDEN: spec(403, "the token's role may not do this"),

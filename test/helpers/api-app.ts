@@ -7,6 +7,8 @@ import { createLocalIdentity, randomBytes } from '../../protocol/index.ts';
 import type { LocalIdentity } from '../../protocol/index.ts';
 import { buildApi } from '../../node/api/build.ts';
 import { AuditLog } from '../../node/audit-log.ts';
+import { createAuditSubsystem } from '../../node/audit.ts';
+import type { AuditSubsystem } from '../../node/audit.ts';
 import { ManualClock } from '../../node/clock.ts';
 import { Delivery } from '../../node/delivery.ts';
 import { EventLog } from '../../node/events.ts';
@@ -24,6 +26,7 @@ export interface ApiApp {
   readonly users: Users;
   readonly audit: AuditLog;
   readonly delivery: Delivery;
+  readonly auditing: AuditSubsystem;
   readonly identity: LocalIdentity;
   readonly clock: ManualClock;
   /** Bearer headers of a fresh user with `role`. */
@@ -63,7 +66,25 @@ export async function apiApp(): Promise<ApiApp> {
     links: { send: () => false, isUp: () => false, close: () => undefined },
     log: { info: () => undefined, warn: () => undefined },
   });
+  const auditing = createAuditSubsystem({
+    store,
+    audit,
+    events,
+    clock,
+    identity: () => identity,
+    peers: pairing,
+    links: {
+      send: () => false,
+      isUp: () => false,
+      close: () => undefined,
+      connectedPeers: () => [],
+    },
+    delivery,
+    users,
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
   const app = buildApi({
+    audit: { store, audit, clock, identity: () => identity, connectedPeers: () => [], ...auditing },
     self: () => self,
     pairing,
     links,
@@ -77,6 +98,7 @@ export async function apiApp(): Promise<ApiApp> {
   let n = 0;
   return {
     app,
+    auditing,
     store,
     users,
     audit,

@@ -8,11 +8,13 @@
 import type WebSocket from 'ws';
 import {
   decodeDeliveryMessage,
+  decodeWitnessMessage,
+  isWitnessMessage,
   decodeFrame,
   encodeEnvelopes,
   encodeFrame,
 } from '../../protocol/index.ts';
-import type { CipherState, DeliveryMessage, Frame } from '../../protocol/index.ts';
+import type { CipherState, DeliveryMessage, Frame, WitnessMessage } from '../../protocol/index.ts';
 import type { Established } from '../../node/link/handshake.ts';
 import { REKEY_INTERVAL_MESSAGES } from '../../node/constants.ts';
 
@@ -36,6 +38,8 @@ export class ScriptedPeer {
   #closeFrame: string | null = null;
   /** Faults on our side (a message from the node that did not decrypt or decode). */
   readonly faults: string[] = [];
+  /** Witness messages the target sent (its checkpoints, for this peer to cosign). */
+  readonly witness: WitnessMessage[] = [];
   readonly closed: Promise<PeerClosed>;
   #isClosed = false;
 
@@ -88,6 +92,12 @@ export class ScriptedPeer {
         return;
       case 'DATA':
         try {
+          // The target also asks its peers to witness its audit log (§15.5): decoded and kept
+          // apart, so that delivery tests see delivery messages only.
+          if (isWitnessMessage(frame.body)) {
+            this.witness.push(decodeWitnessMessage(frame.body));
+            return;
+          }
           this.#queue.push(decodeDeliveryMessage(frame.body));
         } catch (err) {
           this.faults.push(`undecodable delivery message: ${String(err)}`);

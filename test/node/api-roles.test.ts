@@ -35,6 +35,9 @@ const ROLES: readonly Role[] = ['officer', 'auditor', 'admin'];
 const ALL: readonly Role[] = ROLES;
 const ADMIN: readonly Role[] = ['admin'];
 const OFFICER: readonly Role[] = ['officer'];
+const READERS: readonly Role[] = ['auditor', 'admin'];
+const AUDITOR: readonly Role[] = ['auditor'];
+const MATRIX_AUDITOR = 'matrix-auditor';
 
 const UNKNOWN_NODE = `ln${'a'.repeat(52)}`;
 const UNKNOWN_MESSAGE = messageIdToText(asMessageId(randomBytes(16)));
@@ -272,6 +275,105 @@ const ROUTES: readonly RouteCase[] = [
     stream: true,
     invalid: [{ url: '/v1/events?after=-1', field: 'querystring.after' }],
   },
+  { method: 'GET', path: '/v1/audit', roles: READERS, url: '/v1/audit', ok: 200 },
+  {
+    method: 'POST',
+    path: '/v1/audit/checkpoints',
+    roles: READERS,
+    url: '/v1/audit/checkpoints',
+    ok: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/checkpoints',
+    roles: READERS,
+    url: '/v1/audit/checkpoints',
+    ok: 200,
+    invalid: [{ url: '/v1/audit/checkpoints?from=-1', field: 'querystring.from' }],
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/entries',
+    roles: READERS,
+    url: '/v1/audit/entries?from=0&limit=5',
+    ok: 200,
+    invalid: [
+      { url: '/v1/audit/entries?limit=0', field: 'querystring.limit' },
+      { url: '/v1/audit/entries?from=x', field: 'querystring.from' },
+      { url: '/v1/audit/entries?from=999999', field: 'querystring.from' },
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/proofs/inclusion',
+    roles: READERS,
+    url: '/v1/audit/proofs/inclusion?index=0',
+    ok: 200,
+    invalid: [
+      { url: '/v1/audit/proofs/inclusion', field: 'querystring.index' },
+      { url: '/v1/audit/proofs/inclusion?index=999999', field: 'querystring.index' },
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/proofs/consistency',
+    roles: READERS,
+    url: '/v1/audit/proofs/consistency?from=1',
+    ok: 200,
+    invalid: [{ url: '/v1/audit/proofs/consistency?from=1&to=999999', field: 'querystring.to' }],
+  },
+  {
+    method: 'POST',
+    path: '/v1/audit/export',
+    roles: READERS,
+    url: '/v1/audit/export',
+    body: () => ({}),
+    ok: 200,
+    invalid: [{ url: '/v1/audit/export', body: { from: -1 }, field: 'body.from' }],
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/witnessed',
+    roles: READERS,
+    url: '/v1/audit/witnessed',
+    ok: 200,
+  },
+  { method: 'GET', path: '/v1/audit/evidence', roles: READERS, url: '/v1/audit/evidence', ok: 200 },
+  {
+    method: 'POST',
+    path: '/v1/audit/disclosures',
+    roles: ADMIN,
+    url: '/v1/audit/disclosures',
+    body: () => ({ messageId: UNKNOWN_MESSAGE, auditor: MATRIX_AUDITOR, justification: 'test' }),
+    ok: 404,
+    invalid: [
+      {
+        url: '/v1/audit/disclosures',
+        body: { messageId: 'lm1', auditor: MATRIX_AUDITOR, justification: 'x' },
+        field: 'body.messageId',
+      },
+      {
+        url: '/v1/audit/disclosures',
+        body: { messageId: UNKNOWN_MESSAGE, auditor: MATRIX_AUDITOR },
+        field: 'body.justification',
+      },
+    ],
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/disclosures',
+    roles: READERS,
+    url: '/v1/audit/disclosures',
+    ok: 200,
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/disclosures/{id}',
+    roles: AUDITOR,
+    url: '/v1/audit/disclosures/0123456789abcdef',
+    ok: 404,
+    invalid: [{ url: '/v1/audit/disclosures/XYZ', field: 'params.id' }],
+  },
 ];
 
 const h = await apiApp();
@@ -350,6 +452,7 @@ const tokens: Record<Role, string> = {
   auditor: await tokenOf('auditor'),
   admin: await tokenOf('admin'),
 };
+await tokenOf('auditor', MATRIX_AUDITOR);
 
 // A paired peer (pinned in the same store the API reads), so an officer can really send.
 const self: LinkSelf = {
