@@ -718,6 +718,12 @@ function printCliGuide(s: Story, root: string, urgent: string): void {
   s.say(`  ${as(paris, 'events --after 0')}`);
   s.say(`\n  # Peers and links (the admin token is read from the data directory)`);
   s.say(`  ${cli} peers --data-dir ${shellQuote(hague.dataDir)}`);
+  s.say(
+    `\n  # The audit log: checkpoint and cosignatures, an export, and its offline verification`,
+  );
+  s.say(`  ${cli} audit status --data-dir ${shellQuote(paris.dataDir)}`);
+  s.say(`  ${cli} audit export --out paris-audit.json --data-dir ${shellQuote(paris.dataDir)}`);
+  s.say(`  ${cli} audit verify paris-audit.json`);
   s.say(`\nNode logs: ${root}/*/${LOG_FILE}. Press Ctrl-C to stop the nodes and remove ${root}.`);
 }
 
