@@ -23,7 +23,7 @@ import type { AuditLog } from './audit-log.ts';
 import type { Checkpoints } from './checkpoints.ts';
 import type { Clock } from './clock.ts';
 import { EXPORT_COSIGN_WAIT_MS } from './constants.ts';
-import type { Store, PeerRecord } from './store.ts';
+import type { Store } from './store.ts';
 import type { Witnessing } from './witnessing.ts';
 
 /** Entries read from the database per query while building a bundle. */
@@ -36,7 +36,8 @@ export interface AuditExportDeps {
   readonly witnessing: Witnessing;
   readonly clock: Clock;
   readonly identity: () => LocalIdentity;
-  readonly peers: () => readonly PeerRecord[];
+  /** Every peer ever paired (unpaired ones too): their keys check receipts and evidence. */
+  readonly peers: () => readonly { nodeId: string; name: string; identityKey: Uint8Array }[];
   /** Peers with a link up now: the ones asked to cosign the export's checkpoint. */
   readonly connectedPeers: () => readonly string[];
 }

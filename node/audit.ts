@@ -9,7 +9,7 @@ import type { Clock } from './clock.ts';
 import type { Delivery, LinkPort, PeerPort } from './delivery.ts';
 import { Disclosures } from './disclosures.ts';
 import type { EventLog } from './events.ts';
-import type { PeerRecord, Store } from './store.ts';
+import type { Store } from './store.ts';
 import type { Users } from './users.ts';
 import { Witnessing } from './witnessing.ts';
 import type { WitnessingLogger } from './witnessing.ts';
@@ -21,10 +21,7 @@ export interface AuditSubsystemDeps {
   readonly events: EventLog;
   readonly clock: Clock;
   readonly identity: () => LocalIdentity;
-  readonly peers: PeerPort & {
-    peers(): PeerRecord[];
-    peer(nodeId: string): PeerRecord | null;
-  };
+  readonly peers: PeerPort;
   readonly links: LinkPort & { connectedPeers(): readonly string[] };
   readonly delivery: Delivery;
   readonly users: Users;
@@ -45,9 +42,12 @@ export function createAuditSubsystem(d: AuditSubsystemDeps): AuditSubsystem {
     ...d,
     checkpoints,
     witnessing,
-    peers: () => d.peers.peers(),
+    peers: () => d.store.peerIdentities(),
     connectedPeers: () => d.links.connectedPeers(),
   });
-  const disclosures = new Disclosures({ ...d, peer: (id) => d.peers.peer(id) });
+  const disclosures = new Disclosures({
+    ...d,
+    peerKey: (id) => d.store.peerIdentities().find((p) => p.nodeId === id)?.identityKey ?? null,
+  });
   return { checkpoints, witnessing, auditExport, disclosures };
 }

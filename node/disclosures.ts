@@ -26,7 +26,7 @@ import type { LocalIdentity } from '../protocol/index.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import type { Delivery } from './delivery.ts';
-import type { PeerRecord, Store } from './store.ts';
+import type { Store } from './store.ts';
 import type { Users } from './users.ts';
 
 export interface Disclosure {
@@ -58,7 +58,8 @@ export interface DisclosuresDeps {
   readonly delivery: Delivery;
   readonly users: Users;
   readonly identity: () => LocalIdentity;
-  readonly peer: (nodeId: string) => PeerRecord | null;
+  /** The identity key pinned for a peer, also after unpairing. */
+  readonly peerKey: (nodeId: string) => Uint8Array | null;
 }
 
 function toDisclosure(r: Record<string, unknown>): Disclosure {
@@ -180,7 +181,7 @@ export class Disclosures {
       const senderKey =
         d.sender === nodeIdToText(me.nodeId)
           ? me.signingKey.publicKey.bytes
-          : (this.#d.peer(d.sender)?.identityKey ?? null);
+          : this.#d.peerKey(d.sender);
       if (senderKey === null)
         throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no pinned key for ${d.sender}`);
       this.#d.store.transaction(() => {

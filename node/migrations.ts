@@ -185,7 +185,9 @@ CREATE TABLE events (
 `;
 
 /**
- * v3: the Merkle tree over the audit log, checkpoints, witnessing and disclosures. Level-0 tree
+ * v3: the Merkle tree over the audit log, checkpoints, witnessing and disclosures, and the
+ * identity key of every peer ever paired (peer_identities outlives unpairing, so that exports can
+ * still show whose signatures their receipts and evidence carry). Level-0 tree
  * hashes are audit_log.leaf_hash; audit_tree holds every complete subtree of level 1 and up
  * (protocol/merkle.ts). Notes are C2SP signed-note text.
  */
@@ -247,6 +249,16 @@ CREATE TABLE disclosures (
 ) STRICT;
 
 CREATE INDEX receipts_hash ON receipts (receipt_hash);
+
+CREATE TABLE peer_identities (
+  node_id TEXT PRIMARY KEY CHECK (length(node_id) = 54),
+  name TEXT NOT NULL,
+  identity_key BLOB NOT NULL CHECK (length(identity_key) = 32),
+  first_paired_at INTEGER NOT NULL CHECK (first_paired_at >= 0)
+) STRICT;
+
+INSERT INTO peer_identities (node_id, name, identity_key, first_paired_at)
+  SELECT node_id, name, identity_key, paired_at FROM peers;
 `;
 
 /** Stores the tree hashes of every audit entry already in the log (a v2 node's, at migration). */

@@ -208,12 +208,13 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
   const audit = new AuditLog(store.database);
   const events = new EventLog(store.database, clock);
   const users = new Users(store, audit, clock);
+  let auditing: AuditSubsystem | null = null;
   const pairing = new Pairing(store, clock, self, (nodeId, change, by, now) => {
     audit.append('peer-changed', now, { peer: nodeIdFromText(nodeId), change, user: by });
+    if (change === 'unpaired') auditing?.witnessing.forget(nodeId);
   });
   // Links and delivery need each other: links hand delivery what arrives, delivery sends on links.
   let delivery: Delivery | null = null;
-  let auditing: AuditSubsystem | null = null;
   const tls =
     config.peer.tlsCert === null || config.peer.tlsKey === null
       ? undefined
@@ -238,7 +239,7 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     onPeerUp: (peerId) => {
       events.record('peer.up', { nodeId: peerId });
       delivery?.onPeerUp(peerId);
-      auditing?.witnessing.push(peerId);
+      auditing?.witnessing.push(peerId, true);
     },
     onPeerDown: (peerId, reason) => {
       events.record('peer.down', { nodeId: peerId, reason });

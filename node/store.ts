@@ -303,6 +303,13 @@ function prepareStatements(db: Database.Database) {
     touchPeer: p<[number, string]>('UPDATE peers SET last_seen = ? WHERE node_id = ?'),
     setPeerAddress: p<[string | null, string]>('UPDATE peers SET address = ? WHERE node_id = ?'),
     removePeer: p<[string]>('DELETE FROM peers WHERE node_id = ?'),
+    rememberIdentity: p<[string, string, Uint8Array, number]>(
+      `INSERT INTO peer_identities (node_id, name, identity_key, first_paired_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (node_id) DO NOTHING`,
+    ),
+    peerIdentities: p<[]>(
+      'SELECT node_id, name, identity_key FROM peer_identities ORDER BY node_id',
+    ),
     setPeerKey: p<[Uint8Array, Uint8Array, number, string]>(
       'UPDATE peers SET dh_key = ?, key_record = ?, key_record_serial = ? WHERE node_id = ?',
     ),
@@ -501,9 +508,23 @@ export class Store {
         });
       }
       this.#s.insertPeer.run(peerParams(p));
+      this.#s.rememberIdentity.run(p.nodeId, p.name, p.identityKey, p.pairedAt);
       const { nodeId, keyRecordSerial, dhKey, keyRecord, pairedAt } = p;
       this.#s.insertDhKey.run(nodeId, keyRecordSerial, dhKey, keyRecord, pairedAt);
     });
+  }
+
+  /**
+   * Every peer ever paired, with the identity key pinned then: kept after unpairing, for exports
+   * and disclosures about past exchanges. (A node ID is derived from its identity key, so these
+   * are checkable by anyone.)
+   */
+  peerIdentities(): { nodeId: string; name: string; identityKey: Uint8Array }[] {
+    return (this.#s.peerIdentities.all() as Record<string, unknown>[]).map((r) => ({
+      nodeId: r.node_id as string,
+      name: r.name as string,
+      identityKey: new Uint8Array(r.identity_key as Buffer),
+    }));
   }
 
   getPeer(nodeId: string): PeerRecord | null {

@@ -96,6 +96,8 @@ interface InFlight {
 export class Witnessing {
   readonly #d: WitnessingDeps;
   readonly #inFlight = new Map<string, InFlight>();
+  /** The checkpoint size each peer last refused to cosign. */
+  readonly #refused = new Map<string, number>();
   readonly #s: Record<
     | 'progress'
     | 'setProgress'
@@ -104,7 +106,8 @@ export class Witnessing {
     | 'allHeld'
     | 'insertEvidence'
     | 'evidenceCount'
-    | 'evidence',
+    | 'evidence'
+    | 'forget',
     Database.Statement
   >;
 
@@ -128,6 +131,7 @@ export class Witnessing {
         `INSERT INTO witness_evidence (peer, finding, detected_at, held_note, presented_note, proof)
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
+      forget: p('DELETE FROM witnessed WHERE peer = ?'),
       evidenceCount: p('SELECT COUNT(*) FROM witness_evidence WHERE peer = ?').pluck(),
       evidence: p(
         'SELECT id, peer, finding, detected_at, held_note, presented_note, proof FROM witness_evidence ORDER BY id',
@@ -142,8 +146,12 @@ export class Witnessing {
     for (const peer of peers) this.push(peer);
   }
 
-  /** Sends the newest checkpoint to `peer` unless it holds it or a request is in flight. */
-  push(peer: string): void {
+  /**
+   * Sends the newest checkpoint to `peer` unless a request is in flight, or the peer already
+   * cosigned it, or it refused this very checkpoint. `force` (a link that just came up) sends it
+   * anyway, so a peer learns at once of a log that shrank while the link was down.
+   */
+  push(peer: string, force = false): void {
     const { links, checkpoints, clock } = this.#d;
     const pending = this.#inFlight.get(peer);
     if (pending !== undefined) {
@@ -154,7 +162,11 @@ export class Witnessing {
     const checkpoint = checkpoints.latest();
     if (checkpoint === null) return;
     const cosigned = (this.#s.progress.get(peer) as number | undefined) ?? 0;
-    if (cosigned === checkpoint.size && this.#hasCosignature(checkpoint, peer)) return;
+    if (!force) {
+      if (cosigned === checkpoint.size && this.#hasCosignature(checkpoint, peer)) return;
+      // Asking again on every tick would only repeat the refusal (and its alert).
+      if (this.#refused.get(peer) === checkpoint.size) return;
+    }
     this.#send(peer, checkpoint, cosigned, 0);
   }
 
@@ -225,6 +237,10 @@ export class Witnessing {
   #onRefused(peer: string, code: string): void {
     const req = this.#inFlight.get(peer);
     this.#inFlight.delete(peer);
+    if (req !== undefined) {
+      if (this.#refused.get(peer) === req.checkpoint.size) return;
+      this.#refused.set(peer, req.checkpoint.size);
+    }
     this.#d.log.warn(
       { peer, code, size: req?.checkpoint.size },
       'peer refused to cosign our checkpoint',
@@ -235,6 +251,17 @@ export class Witnessing {
 
   onPeerDown(peer: string): void {
     this.#inFlight.delete(peer);
+    this.#refused.delete(peer);
+  }
+
+  /**
+   * Forgets the checkpoint held from `peer` (it was unpaired): witnessing starts afresh if it is
+   * paired again. Evidence against it is kept.
+   */
+  forget(peer: string): void {
+    this.#s.forget.run(peer);
+    this.#inFlight.delete(peer);
+    this.#refused.delete(peer);
   }
 
   // --- as a witness ----------------------------------------------------------------------------

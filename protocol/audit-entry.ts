@@ -244,6 +244,17 @@ export const AUDIT_KINDS = {
     code: 22,
     fields: [['configHash', 'hash']],
   },
+  /**
+   * An auditor read message metadata (inbox or outbox listings, a message's metadata or status,
+   * the event stream): `request` is the method and URL as received, cut to 255 bytes.
+   */
+  'metadata-consulted': {
+    code: 23,
+    fields: [
+      ['user', 'text'],
+      ['request', 'text'],
+    ],
+  },
 } as const satisfies Record<
   string,
   { code: number; fields: readonly (readonly [string, FieldType])[] }

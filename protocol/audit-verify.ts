@@ -36,6 +36,7 @@ import { messageIdToText, nodeIdToText } from './ids.ts';
 import type { MessageId, NodeId } from './ids.ts';
 import { decodeKeyRotation, verifyKeyHistory } from './key-rotation.ts';
 import { MerkleFrontier, verifyConsistency } from './merkle.ts';
+import { deriveNodeId } from './keys.ts';
 import {
   fromStrictBase64,
   NOTE_KEY_TYPE_ED25519,
@@ -88,6 +89,7 @@ export const VERIFY_FINDINGS = {
   'peer-equivocation': 'warning',
   'evidence-invalid': 'error',
   'evidence-unlogged': 'warning',
+  'peer-key-invalid': 'error',
   'witnessed-invalid': 'error',
   'findings-truncated': 'info',
 } as const satisfies Record<string, Severity>;
@@ -386,12 +388,20 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
   const peers = new Map<string, PeerKey>();
   const peersByOrigin = new Map<string, PeerKey>();
   for (const p of bundle.peers) {
+    // A node ID is derived from its identity key (§3), so the bundle cannot vouch for a key: a
+    // key that does not derive the peer's ID is refused, and nothing is checked against it.
     let key: Ed25519PublicKey | undefined;
     try {
       key = Ed25519PublicKey.fromBytes(p.identityKey);
+      if (!equalBytes(deriveNodeId(key), p.nodeId)) key = undefined;
     } catch {
       key = undefined;
     }
+    if (key === undefined)
+      f.add('peer-key-invalid', `the key given for peer ${p.name} is not that node's`, {
+        peer: nodeIdToText(p.nodeId),
+        identityKey: b64(p.identityKey),
+      });
     const entry: PeerKey = {
       nodeId: p.nodeId,
       text: nodeIdToText(p.nodeId),
@@ -1126,7 +1136,11 @@ function checkEvidence(bundle: Bundle, peers: ReadonlyMap<string, PeerKey>, f: F
     if (holds) {
       f.add(
         'peer-equivocation',
-        `${peer!.name} signed contradicting checkpoints (${e.finding})`,
+        e.finding === 'fork'
+          ? `${peer!.name} signed two different trees of the same size: proof of equivocation on its own`
+          : e.finding === 'rollback'
+            ? `${peer!.name} presented a smaller tree after a larger one (a restored or rewritten log; both notes are its own)`
+            : `${peer!.name} presented a tree it could not prove extends the one it signed before (ask it for a valid consistency proof; it has none if its log was rewritten)`,
         detail,
       );
     } else {

@@ -321,6 +321,17 @@ t.test('identity and pinned keys', async (t) => {
   // A bundle that claims another node's ID for this key.
   const v2 = check({ ...clean, node: { ...clean.node, nodeId: a.nodeId } });
   t.ok(find(v2, 'key-history-invalid'));
+
+  // A bundle cannot vouch for a peer's key: one that does not derive the peer's ID is refused,
+  // and the peer's receipts and cosignatures are then not accepted under it.
+  const forger = Ed25519PrivateKey.generate();
+  const v3 = check({
+    ...clean,
+    peers: clean.peers.map((p) => ({ ...p, identityKey: forger.publicKey.bytes })),
+  });
+  t.ok(find(v3, 'peer-key-invalid'), 'a substituted peer key is refused');
+  t.equal(v3.ok, false);
+  t.same(v3.cosignatures, [], 'no cosignature counts under a refused key');
 });
 
 t.test('equivocation evidence', async (t) => {
