@@ -9,8 +9,18 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import type { Test } from 'tap';
-import { asNodeId, isLiaisonError, KEY_RECORD_BYTES, nodeIdToText } from '../../protocol/index.ts';
+import {
+  asNodeId,
+  auditLeafHash,
+  encodeAuditEntry,
+  isLiaisonError,
+  KEY_RECORD_BYTES,
+  MerkleFrontier,
+  nodeIdToText,
+  toHex,
+} from '../../protocol/index.ts';
 import type { ErrorCode } from '../../protocol/index.ts';
+import { AuditLog } from '../../node/audit-log.ts';
 import { ManualClock } from '../../node/clock.ts';
 import { migrate, MIGRATIONS } from '../../node/migrations.ts';
 import type { Migration } from '../../node/migrations.ts';
@@ -229,6 +239,39 @@ t.test('every earlier version migrates to the latest', async (t) => {
     const { store } = openStore(t, file);
     t.equal(store.schemaVersion(), LATEST, `from version ${n}`);
   }
+});
+
+t.test('v3 builds the Merkle tree over the audit entries a v2 node wrote', async (t) => {
+  const file = freshFile();
+  const db = new Database(file);
+  migrate(db, MIGRATIONS.slice(0, 2), new ManualClock(T0));
+  const insert = db.prepare(
+    'INSERT INTO audit_log (idx, at, kind, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)',
+  );
+  const frontier = new MerkleFrontier();
+  const base = (db.prepare('SELECT COUNT(*) FROM audit_log').pluck().get() as number) ?? 0;
+  for (let i = 0; i < base; i++) {
+    const leaf = db.prepare('SELECT leaf_hash FROM audit_log WHERE idx = ?').pluck().get(i);
+    frontier.append(new Uint8Array(leaf as Buffer));
+  }
+  for (let i = base; i < base + 37; i++) {
+    const entry = encodeAuditEntry({
+      kind: 'config-changed',
+      time: T0 + i,
+      fields: { configHash: new Uint8Array(32).fill(i) },
+    });
+    insert.run(i, T0 + i, 'config-changed', entry, auditLeafHash(entry));
+    frontier.append(auditLeafHash(entry));
+  }
+  db.close();
+  const { store } = openStore(t, file);
+  const audit = new AuditLog(store.database);
+  t.equal(audit.size(), base + 37);
+  t.equal(toHex(audit.treeHash(base + 37)), toHex(frontier.root()), 'same root as a fresh tree');
+  store.transaction(() =>
+    audit.append('config-changed', T0 + 99, { configHash: new Uint8Array(32) }),
+  );
+  t.equal(audit.treeHash(base + 38).length, 32, 'and appends continue on it');
 });
 
 t.test('a later migration applies on top of data written at the current version', async (t) => {
