@@ -2,8 +2,12 @@
  * The `liaison` command, run as a user runs it: a child process, exit codes, output.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { initCrypto, serializeBundle } from '../../protocol/index.ts';
+import { buildPair } from '../helpers/bundle-factory.ts';
 
 const main = new URL('../../cli/main.ts', import.meta.url).pathname;
 const run = (args: string[], input?: string) =>
@@ -136,3 +140,58 @@ t.test(
     t.notOk(existsSync(join(node, 'keystore.json')), 'no keystore was created');
   },
 );
+
+t.test('audit verify and cross-check: verdicts and exit codes', async (t) => {
+  await initCrypto();
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-cli-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { world, a, b } = buildPair({ messages: 5, checkpointEvery: 6 });
+  const fileA = join(dir, 'a.json');
+  const fileB = join(dir, 'b.json');
+  const bundleA = world.export(a);
+  writeFileSync(fileA, serializeBundle(bundleA));
+  writeFileSync(fileB, serializeBundle(world.export(b)));
+
+  const ok = run(['audit', 'verify', fileA]);
+  t.equal(ok.status, 0, 'a clean bundle: exit 0');
+  t.match(ok.stdout, /VERIFIED/);
+  const pinned = run([
+    'audit',
+    'verify',
+    fileA,
+    '--key',
+    Buffer.from(a.key.publicKey.bytes).toString('base64'),
+    '--json',
+  ]);
+  t.equal(pinned.status, 0);
+  t.equal((JSON.parse(pinned.stdout) as { ok: boolean }).ok, true, '--json verdict');
+  const wrongKey = run([
+    'audit',
+    'verify',
+    fileA,
+    '--key',
+    Buffer.from(b.key.publicKey.bytes).toString('base64'),
+  ]);
+  t.equal(wrongKey.status, 1, 'another node pinned: exit 1');
+  t.match(wrongKey.stdout, /pinned-key-mismatch/);
+
+  const tampered = join(dir, 'tampered.json');
+  writeFileSync(
+    tampered,
+    serializeBundle({
+      ...bundleA,
+      entries: bundleA.entries.filter((_, i) => i !== 2),
+      to: bundleA.to - 1,
+    }),
+  );
+  const bad = run(['audit', 'verify', tampered]);
+  t.equal(bad.status, 1, 'a deleted entry: exit 1');
+  t.match(bad.stdout, /FAILED/);
+
+  writeFileSync(join(dir, 'junk.json'), '{"format":');
+  t.equal(run(['audit', 'verify', join(dir, 'junk.json')]).status, 2, 'unreadable: exit 2');
+  t.equal(run(['audit', 'verify']).status, 2, 'no file: usage, exit 2');
+
+  const cross = run(['audit', 'cross-check', fileA, fileB]);
+  t.equal(cross.status, 0, 'two clean bundles cross-check: exit 0');
+});
