@@ -10,6 +10,7 @@
  * with the target.
  */
 import t from 'tap';
+import { MAX_REFUSALS_PER_BATCH } from '../../node/delivery.ts';
 import type { Test } from 'tap';
 import {
   asMessageId,
@@ -706,6 +707,49 @@ t.test('hostile envelopes from a paired peer', async (t) => {
     await linkStillServes(t, 'mixed batch');
     await exchange(c, target, good, 'after envelope rejections');
   });
+
+  await t.test(
+    'a batch of refused envelopes past MAX_REFUSALS_PER_BATCH cuts the link',
+    async (t) => {
+      const before = (await fromMallory()).length;
+      const mine = () => target.logged('envelope rejected').filter((l) => l.peer === malloryId);
+      const loggedBefore = mine().length;
+      const now = Date.now();
+      const stale = Array.from(
+        { length: MAX_REFUSALS_PER_BATCH + 8 },
+        (_, i) =>
+          sealed({
+            from: mallory,
+            to: targetAddr,
+            sequence: next(),
+            subject: `stale ${i}`,
+            createdAt: now - 2 * HOUR,
+            expiresAt: now - HOUR,
+          }).bytes,
+      );
+      peer.sendEnvelopes(stale);
+      const reply = await peer.next();
+      t.equal(reply.type, 'REJECTS', `the refusals are answered first (${describe(reply)})`);
+      if (reply.type === 'REJECTS')
+        t.equal(reply.rejections.length, stale.length, 'each one named');
+      const closed = await peer.waitClosed();
+      t.equal(closed.closeFrame, 'LIAISON_ERR_LINK_RATE_LIMIT', 'then the link is cut');
+      await c.waitFor(
+        () =>
+          target
+            .logged('too many envelopes refused in one batch')
+            .some((l) => l.peer === malloryId && l.refused === stale.length),
+        'one summary line for the batch',
+        5000,
+      );
+      t.equal(mine().length - loggedBefore, MAX_REFUSALS_PER_BATCH, 'the first ones logged singly');
+      t.equal((await fromMallory()).length, before, 'nothing stored');
+      t.ok(await target.linkUp(good), 'the genuine link is still up');
+      await exchange(c, target, good, 'after the refusal flood');
+      await reconnect();
+      await linkStillServes(t, 'refusal flood');
+    },
+  );
 
   /** Sends a protocol violation and checks the link is closed for it, then dials back in. */
   const violation = async (t: Test, label: string, bodies: Uint8Array[], code: string) => {
