@@ -193,7 +193,9 @@ console.log(
 console.log(
   `bundle parse:                   ${parse.toFixed(0)} entries/s (JSON, not in the ratio)`,
 );
-console.log(`append with checkpoints:        ${appendMedian.toFixed(0)} entries/s (SQLite, ${APPEND_BATCH} per commit)`);
+console.log(
+  `append with checkpoints:        ${appendMedian.toFixed(0)} entries/s (SQLite, ${APPEND_BATCH} per commit)`,
+);
 console.log(
   JSON.stringify({
     bench: 'audit',
