@@ -7,8 +7,9 @@
  *   first message:  u8 mode (0x01 IK | 0x02 IKpsk2) [|| 16-byte invitation ID] || Noise message 1
  *                   whose payload is the initiator's Hello
  *   second message: Noise message 2, payload = the responder's Hello
- *   then:           Noise transport messages, plaintext = u8 frame type || body; the first one
- *                   from the initiator is READY (key confirmation, see below)
+ *   then:           Noise transport messages, plaintext = u8 frame type || body, or a BATCH of
+ *                   several such frames; the first one from the initiator is READY (key
+ *                   confirmation, see below)
  */
 import { Reader, Writer, readPreamble } from './codec.ts';
 import { equalBytes } from './bytes.ts';
@@ -219,6 +220,8 @@ export const FRAME = {
   CLOSE: 0x04,
   /** A new key record: the peer rotated its static key. */
   KEY_RECORD: 0x05,
+  /** Two or more frames in one transport message (see decodeFrames); never a frame of its own. */
+  BATCH: 0x06,
   /** Application data (envelopes, receipts), opaque to the link layer. */
   DATA: 0x10,
 } as const;
@@ -227,6 +230,7 @@ const FRAME_BY_BYTE = new Map<number, FrameType>(
   Object.entries(FRAME).map(([k, v]) => [v, k as FrameType]),
 );
 
+/** A frame as the link's users see it. BATCH is not one: it only carries frames (decodeFrames). */
 export type Frame =
   | { readonly type: 'READY' }
   | { readonly type: 'PING'; readonly nonce: number }
@@ -237,6 +241,10 @@ export type Frame =
 
 /** Largest DATA body: a Noise transport payload minus the frame type byte. */
 export const MAX_FRAME_BODY_BYTES = NOISE_MAX_PAYLOAD_BYTES - 1;
+/** Each frame in a BATCH is preceded by its length, a u16 (§12.4). */
+export const BATCH_ENTRY_HEADER_BYTES = 2;
+/** Fewest frames in a BATCH: a lone frame travels as itself, without BATCH framing. */
+export const MIN_BATCH_FRAMES = 2;
 
 export function encodeFrame(f: Frame): Uint8Array {
   const w = new Writer(f.type === 'DATA' ? 1 + f.body.length : 64).u8(FRAME[f.type]);
@@ -266,8 +274,75 @@ export function encodeFrame(f: Frame): Uint8Array {
 }
 
 /**
- * Decodes a transport frame's plaintext. Any structural fault is LIAISON_ERR_LINK_FRAME_INVALID
- * (the link is closed); a KEY_RECORD's own faults keep their codes.
+ * Encodes two or more frames as one BATCH (§12.4): 0x06 || (u16 length || frame) for each, in
+ * order. The reference link builds the same bytes in place as it queues frames
+ * (node/link/peer-link.ts); this is the specification's encoder, for tests and other
+ * implementations.
+ * @throws LIAISON_ERR_ENCODE_VALUE (fewer than 2 frames, a READY), LIAISON_ERR_ENCODE_LIMIT (more
+ *   than a Noise transport payload)
+ */
+export function encodeBatch(frames: readonly Frame[]): Uint8Array {
+  if (frames.length < MIN_BATCH_FRAMES)
+    throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'a BATCH carries at least 2 frames', {
+      field: 'frames',
+    });
+  const encoded = frames.map((f) => {
+    if (f.type === 'READY')
+      throw new LiaisonError('LIAISON_ERR_ENCODE_VALUE', 'READY is never batched', {
+        field: 'frames',
+      });
+    return encodeFrame(f);
+  });
+  const length = encoded.reduce((n, e) => n + BATCH_ENTRY_HEADER_BYTES + e.length, 1);
+  if (length > NOISE_MAX_PAYLOAD_BYTES)
+    throw new LiaisonError('LIAISON_ERR_ENCODE_LIMIT', 'BATCH larger than a Noise payload', {
+      field: 'frames',
+      limit: NOISE_MAX_PAYLOAD_BYTES,
+    });
+  const w = new Writer(length).u8(FRAME.BATCH);
+  for (const e of encoded) w.u16(e.length, 'length').raw(e);
+  return w.finish();
+}
+
+function frameInvalid(why: string): LiaisonError {
+  return new LiaisonError('LIAISON_ERR_LINK_FRAME_INVALID', why);
+}
+
+/**
+ * Decodes the plaintext of one transport message into the frames it carries, in order: a lone
+ * frame, or the frames of a BATCH (§12.4). A BATCH is decoded whole before any of its frames is
+ * returned: entries in order, each one's length (2 bytes present, not 0, within the rest) then the
+ * frame itself (not a BATCH, not a READY, then as decodeFrame); after the last entry, at least 2
+ * frames.
+ * @throws LIAISON_ERR_LINK_FRAME_INVALID; a KEY_RECORD's own faults keep their codes
+ */
+export function decodeFrames(bytes: Uint8Array): Frame[] {
+  if (bytes[0] !== FRAME.BATCH) return [decodeFrame(bytes)];
+  const frames: Frame[] = [];
+  let at = 1;
+  while (at < bytes.length) {
+    if (bytes.length - at < BATCH_ENTRY_HEADER_BYTES)
+      throw frameInvalid(`BATCH: entry ${frames.length}: truncated length`);
+    const n = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += BATCH_ENTRY_HEADER_BYTES;
+    if (n === 0) throw frameInvalid(`BATCH: entry ${frames.length}: length 0`);
+    if (n > bytes.length - at)
+      throw frameInvalid(`BATCH: entry ${frames.length}: ${n} bytes, ${bytes.length - at} left`);
+    const inner = bytes.subarray(at, at + n);
+    if (inner[0] === FRAME.BATCH) throw frameInvalid(`BATCH: entry ${frames.length}: a BATCH`);
+    if (inner[0] === FRAME.READY) throw frameInvalid(`BATCH: entry ${frames.length}: a READY`);
+    frames.push(decodeFrame(inner));
+    at += n;
+  }
+  if (frames.length < MIN_BATCH_FRAMES)
+    throw frameInvalid(`BATCH: ${frames.length} frames, at least ${MIN_BATCH_FRAMES}`);
+  return frames;
+}
+
+/**
+ * Decodes one frame. Any structural fault is LIAISON_ERR_LINK_FRAME_INVALID (the link is closed);
+ * a KEY_RECORD's own faults keep their codes. A BATCH is not a frame: a transport message is
+ * decoded with decodeFrames, and a BATCH here (the handshake's READY, or nested) is refused.
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
   const type = FRAME_BY_BYTE.get(bytes[0] ?? -1);
@@ -278,6 +353,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     );
   // DATA is the hot path and has no structure of its own: no reader needed.
   if (type === 'DATA') return { type, body: bytes.subarray(1) };
+  if (type === 'BATCH') throw frameInvalid('a BATCH where a single frame is expected');
   const r = new Reader(bytes.subarray(1));
   const framed = <T>(fn: () => T): T => {
     try {

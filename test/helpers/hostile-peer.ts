@@ -2,15 +2,16 @@
  * A scripted peer on an established link: the test holds the Noise transport cipher states that
  * `dial` returned, so it can send whatever DATA bodies it likes (well formed or not) and read
  * what the node answers. Every transport message from the node is decrypted in order (with the
- * same rekey schedule as the node), PINGs are answered, a CLOSE frame is recorded, and DATA
- * bodies are decoded as delivery messages and queued for the test to take one at a time.
+ * same rekey schedule as the node) and split into its frames (a BATCH carries several, §12.4),
+ * PINGs are answered, a CLOSE frame is recorded, and DATA bodies are decoded as delivery messages
+ * and queued for the test to take one at a time.
  */
 import type WebSocket from 'ws';
 import {
   decodeDeliveryMessage,
   decodeWitnessMessage,
   isWitnessMessage,
-  decodeFrame,
+  decodeFrames,
   encodeEnvelopes,
   encodeFrame,
 } from '../../protocol/index.ts';
@@ -69,11 +70,11 @@ export class ScriptedPeer {
   }
 
   #onMessage(data: Buffer): void {
-    let frame: Frame;
+    let frames: Frame[];
     try {
       if (this.#receive.nonce > 0 && this.#receive.nonce % REKEY_INTERVAL_MESSAGES === 0)
         this.#receive.rekey();
-      frame = decodeFrame(
+      frames = decodeFrames(
         this.#receive.decryptWithAd(
           EMPTY,
           new Uint8Array(data.buffer, data.byteOffset, data.length),
@@ -83,6 +84,10 @@ export class ScriptedPeer {
       this.faults.push(String(err));
       return;
     }
+    for (const frame of frames) this.#onFrame(frame);
+  }
+
+  #onFrame(frame: Frame): void {
     switch (frame.type) {
       case 'PING':
         this.sendFrame({ type: 'PONG', nonce: frame.nonce });

@@ -8,8 +8,10 @@ import WebSocket from 'ws';
 import {
   createLocalIdentity,
   decodeInvitation,
+  encodeBatch,
   encodeFirstMessage,
   encodeFrame,
+  FRAME,
   fromHex,
   HandshakeState,
   initCrypto,
@@ -265,6 +267,31 @@ t.test('hostile peers', async (t) => {
     await c.waitFor(
       () => target.logged('link down').some((l) => l.reason === 'LIAISON_ERR_LINK_RATE_LIMIT'),
       'logged rate limit',
+    );
+  });
+
+  await t.test('one BATCH carrying more frames than the rate limit allows', async (t) => {
+    // 250 PINGs in one message: the burst is 2 x 100 frames, and the limit counts frames.
+    const e = await established();
+    const pings = Array.from({ length: 250 }, (_, i) => ({ type: 'PING', nonce: i }) as const);
+    e.ws.send(e.transport.send.encryptWithAd(new Uint8Array(0), encodeBatch(pings)));
+    t.equal(await closed(e.ws), 4029);
+  });
+
+  await t.test('a malformed BATCH', async (t) => {
+    // One entry only: a lone frame must travel as itself (§12.4).
+    const e = await established();
+    const ping = encodeFrame({ type: 'PING', nonce: 1 });
+    e.ws.send(
+      e.transport.send.encryptWithAd(
+        new Uint8Array(0),
+        Uint8Array.of(FRAME.BATCH, 0, ping.length, ...ping),
+      ),
+    );
+    t.equal(await closed(e.ws), 4400);
+    await c.waitFor(
+      () => target.logged('link down').some((l) => l.reason === 'LIAISON_ERR_LINK_FRAME_INVALID'),
+      'logged as a malformed frame',
     );
   });
 

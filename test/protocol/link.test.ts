@@ -8,14 +8,19 @@ import {
   createKeyRotation,
   decodeFirstMessage,
   decodeFrame,
+  decodeFrames,
   decodeHello,
   decodeInvitation,
   Ed25519PrivateKey,
+  encodeBatch,
   encodeFirstMessage,
   encodeFrame,
+  FRAME,
   encodeHello,
   encodeInvitation,
   INVITATION_PREFIX,
+  NOISE_MAX_PAYLOAD_BYTES,
+  toHex,
   X25519PrivateKey,
 } from '../../protocol/index.ts';
 import type { Hello, Invitation } from '../../protocol/index.ts';
@@ -249,5 +254,96 @@ t.test('invitations', async (t) => {
     () => decodeInvitation(INVITATION_PREFIX + '1!', T0),
     'LIAISON_ERR_INVITATION_INVALID',
     'not base32',
+  );
+});
+
+t.test('BATCH: several frames in one transport message', async (t) => {
+  const ping = encodeFrame({ type: 'PING', nonce: 7 });
+  const data = encodeFrame({ type: 'DATA', body: Uint8Array.of(1, 2, 3) });
+  const entry = (f: Uint8Array) => [f.length >> 8, f.length & 0xff, ...f];
+  const batch = (...entries: number[][]) => Uint8Array.of(FRAME.BATCH, ...entries.flat());
+
+  // Byte-exact: 0x06, then u16 length || frame per entry.
+  const encoded = encodeBatch([
+    { type: 'PING', nonce: 7 },
+    { type: 'DATA', body: Uint8Array.of(1, 2, 3) },
+  ]);
+  t.same([...encoded], [...batch(entry(ping), entry(data))]);
+  t.equal(toHex(encoded), '0600090200000000000000070004100102' + '03');
+  const frames = decodeFrames(encoded);
+  t.same(
+    frames.map((f) => f.type),
+    ['PING', 'DATA'],
+  );
+  t.same([...(frames[1] as { body: Uint8Array }).body], [1, 2, 3]);
+  // A lone frame is itself, without BATCH framing.
+  t.same(decodeFrames(ping), [{ type: 'PING', nonce: 7 }]);
+  // An empty DATA body is a 1-byte entry, the smallest there is.
+  const empty = encodeFrame({ type: 'DATA', body: new Uint8Array(0) });
+  t.equal(decodeFrames(batch(entry(empty), entry(empty), entry(empty))).length, 3);
+  // Every frame type but READY and BATCH may ride in a BATCH; KEY_RECORD keeps its own codes.
+  const key = encodeFrame({ type: 'KEY_RECORD', record: alice.keyRecord });
+  const close = encodeFrame({ type: 'CLOSE', code: 'SHUTDOWN' });
+  t.same(
+    decodeFrames(batch(entry(key), entry(data), entry(close))).map((f) => f.type),
+    ['KEY_RECORD', 'DATA', 'CLOSE'],
+  );
+  const badKey = Uint8Array.from(key);
+  badKey[badKey.length - 1]! ^= 1;
+  rejects(
+    t,
+    () => decodeFrames(batch(entry(data), entry(badKey))),
+    'LIAISON_ERR_KEY_RECORD_INVALID',
+    'a KEY_RECORD with a bad signature inside a BATCH',
+  );
+  // The largest BATCH: a Noise transport payload.
+  const fill = encodeFrame({ type: 'DATA', body: new Uint8Array(NOISE_MAX_PAYLOAD_BYTES - 7) });
+  const full = batch(entry(fill), entry(empty));
+  t.equal(full.length, NOISE_MAX_PAYLOAD_BYTES);
+  t.equal(decodeFrames(full).length, 2, 'a BATCH of a whole Noise payload');
+
+  const bad: [string, Uint8Array][] = [
+    ['no entries', batch()],
+    ['one entry', batch(entry(ping))],
+    ['a length byte, no more', Uint8Array.of(...batch(entry(ping), entry(data)), 0)],
+    ['a length, no frame', Uint8Array.of(...batch(entry(ping), entry(data)), 0, 9)],
+    ['an entry longer than the rest', batch(entry(ping), [0, 5, FRAME.DATA, 1, 2])],
+    ['an entry of length 0', batch(entry(ping), [0, 0], entry(data))],
+    ['a nested BATCH', batch(entry(ping), entry(batch(entry(ping), entry(data))))],
+    ['a READY', batch(entry(Uint8Array.of(FRAME.READY)), entry(ping))],
+    ['an inner frame with trailing bytes', batch(entry(Uint8Array.of(...ping, 0)), entry(data))],
+    ['an inner frame of unknown type', batch(entry(ping), entry(Uint8Array.of(0x77)))],
+    ['an inner PING too short', batch(entry(ping.subarray(0, 5)), entry(data))],
+  ];
+  for (const [label, bytes] of bad)
+    rejects(t, () => decodeFrames(bytes), 'LIAISON_ERR_LINK_FRAME_INVALID', label);
+  rejects(
+    t,
+    () => decodeFrame(encoded),
+    'LIAISON_ERR_LINK_FRAME_INVALID',
+    'a BATCH where one frame is expected (READY, or nested)',
+  );
+
+  rejects(
+    t,
+    () => encodeBatch([{ type: 'PING', nonce: 1 }]),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'encode: one frame',
+  );
+  rejects(
+    t,
+    () => encodeBatch([{ type: 'READY' }, { type: 'PING', nonce: 1 }]),
+    'LIAISON_ERR_ENCODE_VALUE',
+    'encode: a READY',
+  );
+  rejects(
+    t,
+    () =>
+      encodeBatch([
+        { type: 'DATA', body: new Uint8Array(NOISE_MAX_PAYLOAD_BYTES - 7) },
+        { type: 'PING', nonce: 1 },
+      ]),
+    'LIAISON_ERR_ENCODE_LIMIT',
+    'encode: more than a Noise payload',
   );
 });
