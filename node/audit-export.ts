@@ -26,8 +26,16 @@ import { EXPORT_COSIGN_WAIT_MS } from './constants.ts';
 import type { Store } from './store.ts';
 import type { Witnessing } from './witnessing.ts';
 
-/** Entries read from the database per query while building a bundle. */
+/** Entries read from the database per query while building a bundle; the event loop runs between. */
 const EXPORT_READ_BATCH = 10_000;
+
+/**
+ * Entries in one export. A bundle is built in memory and verified in memory; a larger log is
+ * exported in ranges (`from`), each verifiable on its own from its frontier.
+ */
+export const MAX_EXPORT_ENTRIES = 1_000_000;
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export interface AuditExportDeps {
   readonly store: Store;
@@ -94,10 +102,19 @@ export class AuditExport {
    */
   async export(from: number, user: string): Promise<Bundle> {
     const { audit, checkpoints, store, clock } = this.#d;
-    if (!Number.isSafeInteger(from) || from < 0 || from > audit.size())
-      throw new LiaisonError('LIAISON_ERR_ARGUMENT', `from: the log has ${audit.size()} entries`, {
+    const size = audit.size();
+    if (!Number.isSafeInteger(from) || from < 0 || from > size)
+      throw new LiaisonError('LIAISON_ERR_ARGUMENT', `from: the log has ${size} entries`, {
         field: 'from',
       });
+    // Refused before anything is recorded: the export record would otherwise name a bundle that
+    // was never handed out.
+    if (size + 1 - from > MAX_EXPORT_ENTRIES)
+      throw new LiaisonError(
+        'LIAISON_ERR_ARGUMENT',
+        `from: at most ${MAX_EXPORT_ENTRIES} entries per export; export from ${size + 1 - MAX_EXPORT_ENTRIES} or later, and earlier ranges separately`,
+        { field: 'from' },
+      );
     const state = this.#state();
     const stateHash = sha256(utf8(state));
     let to = 0;
@@ -112,7 +129,7 @@ export class AuditExport {
         'export checkpoint does not end at the export',
       );
     await this.#awaitCosignatures(to);
-    return this.#bundle(from, to, state);
+    return await this.#bundle(from, to, state);
   }
 
   async #awaitCosignatures(size: number): Promise<void> {
@@ -127,21 +144,26 @@ export class AuditExport {
     }
   }
 
-  #bundle(from: number, to: number, state: string): Bundle {
+  async #bundle(from: number, to: number, state: string): Promise<Bundle> {
     const { audit, checkpoints, witnessing, identity } = this.#d;
     const me = identity();
     const entries: Uint8Array[] = [];
     for (let i = from; i < to; i += EXPORT_READ_BATCH) {
       for (const row of audit.entries(i, Math.min(EXPORT_READ_BATCH, to - i)))
         entries.push(row.entry);
+      await yieldToLoop();
     }
     const stored = checkpoints.between(from, to);
-    const sizes = stored.map((c) => c.size);
-    const consistency = sizes.slice(1).map((size, i) => ({
-      from: sizes[i]!,
-      to: size,
-      proof: audit.consistencyProof(sizes[i]!, size),
-    }));
+    const notes: string[] = [];
+    const consistency: { from: number; to: number; proof: Uint8Array[] }[] = [];
+    for (let i = 0; i < stored.length; i++) {
+      notes.push(checkpoints.cosignedNote(stored[i]!));
+      if (i > 0) {
+        const [a, b] = [stored[i - 1]!.size, stored[i]!.size];
+        consistency.push({ from: a, to: b, proof: audit.consistencyProof(a, b) });
+      }
+      if (i % 1000 === 999) await yieldToLoop();
+    }
     return {
       format: BUNDLE_FORMAT,
       createdAt: this.#d.clock.now(),
@@ -161,7 +183,7 @@ export class AuditExport {
       to,
       frontier: frontierHashes(from, audit.read),
       entries,
-      checkpoints: stored.map((c) => checkpoints.cosignedNote(c)),
+      checkpoints: notes,
       consistency,
       receipts: (this.#s.receipts.all(from, to) as Record<string, unknown>[]).map((r) =>
         Uint8Array.from(buf(r.receipt)),

@@ -61,7 +61,7 @@ function toCheckpoint(r: Record<string, unknown>): StoredCheckpoint {
 export class Checkpoints {
   readonly #d: CheckpointsDeps;
   readonly #s: Record<
-    'latest' | 'bySize' | 'insert' | 'range' | 'cosignatures' | 'insertCosignature',
+    'latest' | 'bySize' | 'insert' | 'range' | 'newest' | 'cosignatures' | 'insertCosignature',
     Database.Statement
   >;
 
@@ -75,6 +75,9 @@ export class Checkpoints {
       insert: p('INSERT INTO checkpoints (size, root, issued_at, note) VALUES (?, ?, ?, ?)'),
       range: p(
         'SELECT size, root, issued_at, note FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size',
+      ),
+      newest: p(
+        'SELECT size, root, issued_at, note FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size DESC LIMIT ?',
       ),
       cosignatures: p(
         'SELECT witness, cosigned_at, received_at, line FROM cosignatures WHERE size = ? ORDER BY witness',
@@ -105,6 +108,13 @@ export class Checkpoints {
   /** Checkpoints with sizes in [from, to], ascending. */
   between(from: number, to: number): StoredCheckpoint[] {
     return (this.#s.range.all(from, to) as Record<string, unknown>[]).map(toCheckpoint);
+  }
+
+  /** The newest `limit` checkpoints with sizes in [from, to], ascending. */
+  newestBetween(from: number, to: number, limit: number): StoredCheckpoint[] {
+    return (this.#s.newest.all(from, to, limit) as Record<string, unknown>[])
+      .map(toCheckpoint)
+      .reverse();
   }
 
   /**

@@ -158,12 +158,13 @@ export class Disclosures {
     };
   }
 
-  /** Every disclosure (admin), or the ones made to one auditor. */
+  /** Every disclosure (admin), or the ones made to one auditor account. */
   list(auditor?: string): Disclosure[] {
+    const since = auditor === undefined ? 0 : (this.#d.users.get(auditor)?.createdAt ?? Infinity);
     const rows = (
       auditor === undefined ? this.#s.all.all() : this.#s.forAuditor.all(auditor)
     ) as Record<string, unknown>[];
-    return rows.map((r) => this.#row(r));
+    return rows.filter((r) => (r.created_at as number) >= since).map((r) => this.#row(r));
   }
 
   /**
@@ -172,7 +173,15 @@ export class Disclosures {
    */
   open(id: string, user: string): DisclosurePackage {
     const r = this.#s.byId.get(id) as Record<string, unknown> | undefined;
-    if (r === undefined || r.auditor !== user)
+    // A disclosure is to an account, not a name: an account removed and created again under the
+    // same name is younger than the disclosure and does not inherit it.
+    const account = this.#d.users.get(user);
+    if (
+      r === undefined ||
+      r.auditor !== user ||
+      account === null ||
+      account.createdAt > (r.created_at as number)
+    )
       throw new LiaisonError('LIAISON_ERR_NOT_FOUND', `no disclosure ${id}`, { field: 'id' });
     const d = this.#row(r);
     const sealed = this.#d.delivery.sealedMessage(d.messageId, d.sender);

@@ -10,7 +10,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { LiaisonError } from '../protocol/errors.ts';
-import { storedHashesForAppend } from '../protocol/merkle.ts';
+import { merkleNodeHash } from '../protocol/merkle.ts';
 import type { Clock } from './clock.ts';
 
 export interface Migration {
@@ -261,22 +261,34 @@ INSERT INTO peer_identities (node_id, name, identity_key, first_paired_at)
   SELECT node_id, name, identity_key, paired_at FROM peers;
 `;
 
-/** Stores the tree hashes of every audit entry already in the log (a v2 node's, at migration). */
+/**
+ * Stores the tree hashes of every audit entry already in the log (a v2 node's, at migration).
+ * Rows are read in pages and only the perfect subtrees still open are kept (at most 53 hashes), so a
+ * log of any size migrates in constant memory.
+ */
 export function buildAuditTree(db: Database): void {
-  const leaves = db.prepare('SELECT leaf_hash FROM audit_log ORDER BY idx').raw().all() as [
-    Buffer,
-  ][];
   const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
-  const stored = new Map<string, Uint8Array>();
-  leaves.forEach(([leaf], n) => {
-    stored.set(`0/${n}`, leaf);
-    for (const h of storedHashesForAppend(n, leaf, (level, index) =>
-      stored.get(`${level}/${index}`)!,
-    )) {
-      stored.set(`${h.level}/${h.index}`, h.hash);
-      if (h.level > 0) insert.run(h.level, h.index, h.hash);
+  const page = db
+    .prepare('SELECT leaf_hash FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT 10000')
+    .raw();
+  const open: Uint8Array[] = [];
+  let n = 0;
+  // Paged, not iterated: better-sqlite3 allows no write while a read is open on the connection.
+  for (let rows = page.all(0) as [Buffer][]; rows.length > 0; rows = page.all(n) as [Buffer][])
+    for (const [leaf] of rows) {
+      let hash: Uint8Array = leaf;
+      let index = n;
+      let level = 0;
+      // Each right child completes its parent: the left sibling is the newest open subtree.
+      while (index % 2 === 1) {
+        hash = merkleNodeHash(open.pop()!, hash);
+        index = (index - 1) / 2;
+        level += 1;
+        insert.run(level, index, hash);
+      }
+      open.push(hash);
+      n += 1;
     }
-  });
 }
 
 /** The v1 admin token (meta.api_token_hash, hex) becomes user 'admin''s first token. */

@@ -45,6 +45,7 @@ import type { AuditLog } from './audit-log.ts';
 import type { Checkpoints, StoredCheckpoint } from './checkpoints.ts';
 import type { Clock } from './clock.ts';
 import { MAX_EVIDENCE_PER_PEER, WITNESS_TIMEOUT_MS } from './constants.ts';
+import { MAX_CLOCK_SKEW_MS } from '../protocol/index.ts';
 import type { LinkPort, PeerPort } from './delivery.ts';
 import type { EventLog } from './events.ts';
 import type { Store } from './store.ts';
@@ -98,6 +99,8 @@ export class Witnessing {
   readonly #inFlight = new Map<string, InFlight>();
   /** The checkpoint size each peer last refused to cosign. */
   readonly #refused = new Map<string, number>();
+  /** (peer, size) pairs already reported as larger than this log: reported once. */
+  readonly #rollbackSeen = new Set<string>();
   readonly #s: Record<
     | 'progress'
     | 'setProgress'
@@ -132,7 +135,9 @@ export class Witnessing {
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       forget: p('DELETE FROM witnessed WHERE peer = ?'),
-      evidenceCount: p('SELECT COUNT(*) FROM witness_evidence WHERE peer = ?').pluck(),
+      evidenceCount: p(
+        'SELECT COUNT(*) FROM witness_evidence WHERE peer = ? AND finding = ?',
+      ).pluck(),
       evidence: p(
         'SELECT id, peer, finding, detected_at, held_note, presented_note, proof FROM witness_evidence ORDER BY id',
       ),
@@ -179,13 +184,25 @@ export class Witnessing {
     if (oldSize <= checkpoint.size) {
       proof = this.#d.audit.consistencyProof(oldSize, checkpoint.size);
     } else {
-      // The peer cosigned a larger log than this node now has: the log was rolled back (a
-      // restored backup, or an edit). Say so here; the peer will refuse and keep the evidence.
-      this.#d.log.error(
-        { peer, cosigned: oldSize, size: checkpoint.size },
-        'audit log is smaller than a checkpoint a peer already cosigned',
-      );
-      this.#alert({ peer, finding: 'local-rollback', heldSize: oldSize, size: checkpoint.size });
+      // The peer holds a larger checkpoint of this log than the log now is: a restored backup or
+      // an edit. Our own record of what it cosigned makes that an incident; a size only the peer
+      // claims (CONFLICT) is logged, once. Either way the request goes out without a proof, and
+      // the peer keeps its evidence.
+      const ours = (this.#s.progress.get(peer) as number | undefined) ?? 0;
+      const key = `${peer} ${oldSize}`;
+      if (!this.#rollbackSeen.has(key)) {
+        this.#rollbackSeen.add(key);
+        const detail = { peer, cosigned: oldSize, size: checkpoint.size };
+        if (ours > checkpoint.size) {
+          this.#d.log.error(
+            detail,
+            'audit log is smaller than a checkpoint a peer already cosigned',
+          );
+          this.#alert({ peer, finding: 'local-rollback', heldSize: ours, size: checkpoint.size });
+        } else {
+          this.#d.log.warn(detail, 'a peer claims to hold a larger checkpoint of our audit log');
+        }
+      }
     }
     const request: AddCheckpoint = { oldSize, proof, note: checkpoint.note };
     const sent = this.#d.links.send(
@@ -205,9 +222,19 @@ export class Witnessing {
     const name = originForNode(nodeIdFromText(peer));
     const text = req.checkpoint.note.slice(0, req.checkpoint.note.indexOf('\n\n') + 1);
     let best: { sig: ReturnType<typeof parseSignatureLines>[number]; time: number } | null = null;
+    // A cosignature's time is the witness's clock: it must fall between sending the request and
+    // now, give or take the allowed skew. A time far in the future could never be superseded.
+    const earliest = Math.floor((req.sentAt - MAX_CLOCK_SKEW_MS) / 1000);
+    const latest = Math.ceil((this.#d.clock.now() + MAX_CLOCK_SKEW_MS) / 1000);
     for (const sig of parseSignatureLines(lines)) {
-      const time = verifyCosignature(sig, text, name, key);
-      if (time !== undefined && (best === null || time > best.time)) best = { sig, time };
+      let time: number | undefined;
+      try {
+        time = verifyCosignature(sig, text, name, key);
+      } catch {
+        continue; // a line by the peer's key that does not verify: as if absent
+      }
+      if (time === undefined || time < earliest || time > latest) continue;
+      if (best === null || time > best.time) best = { sig, time };
     }
     if (best === null) {
       // A late answer to an abandoned request, or a bad signature: nothing is stored, and the
@@ -229,18 +256,22 @@ export class Witnessing {
     const req = this.#inFlight.get(peer);
     if (req === undefined) return;
     this.#inFlight.delete(peer);
-    // One retry from the size the witness says it holds; a second conflict waits for the timer.
-    if (req.conflicts >= 1) return;
+    // One retry from the size the witness says it holds. A second conflict for the same
+    // checkpoint is treated as a refusal: not sent again until the link comes up anew.
+    if (req.conflicts >= 1) {
+      this.#refused.set(peer, req.checkpoint.size);
+      return;
+    }
     this.#send(peer, req.checkpoint, size, req.conflicts + 1);
   }
 
   #onRefused(peer: string, code: string): void {
     const req = this.#inFlight.get(peer);
+    // An answer to nothing is ignored: a peer must not be able to raise alerts at will.
+    if (req === undefined) return;
     this.#inFlight.delete(peer);
-    if (req !== undefined) {
-      if (this.#refused.get(peer) === req.checkpoint.size) return;
-      this.#refused.set(peer, req.checkpoint.size);
-    }
+    if (this.#refused.get(peer) === req.checkpoint.size) return;
+    this.#refused.set(peer, req.checkpoint.size);
     this.#d.log.warn(
       { peer, code, size: req?.checkpoint.size },
       'peer refused to cosign our checkpoint',
@@ -345,7 +376,8 @@ export class Witnessing {
     );
     this.#d.store.transaction(() => {
       // Bounded: a peer that keeps equivocating cannot fill the disk with evidence.
-      if ((this.#s.evidenceCount.get(peer) as number) >= MAX_EVIDENCE_PER_PEER) return;
+      // Counted per finding, so junk of one kind cannot crowd out a real fork.
+      if ((this.#s.evidenceCount.get(peer, finding) as number) >= MAX_EVIDENCE_PER_PEER) return;
       const proofText = proof.map((h) => Buffer.from(h).toString('base64')).join('\n');
       this.#s.insertEvidence.run(peer, finding, now, held.note, presentedNote, proofText);
       this.#d.audit.append('equivocation-detected', now, {

@@ -249,32 +249,66 @@ export function parseBundle(input: string | unknown): Bundle {
 const enc = (b: Uint8Array): string =>
   Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
 
+/** Entries per piece of serializeBundleChunks. */
+const CHUNK_ENTRIES = 10_000;
+
 /** The bundle as JSON text, fields in the documented order. */
 export function serializeBundle(b: Bundle): string {
-  return JSON.stringify({
-    format: b.format,
-    createdAt: b.createdAt,
-    node: {
-      nodeId: nodeIdToText(b.node.nodeId),
-      origin: b.node.origin,
-      identityKey: enc(b.node.identityKey),
-      rotations: b.node.rotations.map(enc),
-      keyRecords: b.node.keyRecords.map(enc),
-    },
-    peers: b.peers.map((p) => ({
+  return [...serializeBundleChunks(b)].join('');
+}
+
+/**
+ * The same JSON text in pieces, so that a node can stream a large bundle without building one
+ * string (V8 caps a string at about 512 MiB) and without holding its event loop for long.
+ */
+export function* serializeBundleChunks(b: Bundle): Generator<string> {
+  const json = JSON.stringify;
+  yield `{"format":${json(b.format)},"createdAt":${b.createdAt},"node":${json({
+    nodeId: nodeIdToText(b.node.nodeId),
+    origin: b.node.origin,
+    identityKey: enc(b.node.identityKey),
+    rotations: b.node.rotations.map(enc),
+    keyRecords: b.node.keyRecords.map(enc),
+  })},"peers":${json(
+    b.peers.map((p) => ({
       nodeId: nodeIdToText(p.nodeId),
       name: p.name,
       identityKey: enc(p.identityKey),
     })),
-    from: b.from,
-    to: b.to,
-    frontier: b.frontier.map(enc),
-    entries: b.entries.map(enc),
-    checkpoints: b.checkpoints,
-    consistency: b.consistency.map((c) => ({ from: c.from, to: c.to, proof: c.proof.map(enc) })),
-    receipts: b.receipts.map(enc),
-    witnessed: b.witnessed.map((w) => ({ peer: nodeIdToText(w.peer), note: w.note })),
-    evidence: b.evidence.map((e) => ({
+  )},"from":${b.from},"to":${b.to},"frontier":${json(b.frontier.map(enc))},"entries":[`;
+  for (let i = 0; i < b.entries.length; i += CHUNK_ENTRIES) {
+    const part = b.entries.slice(i, i + CHUNK_ENTRIES).map((e) => `"${enc(e)}"`);
+    yield (i === 0 ? '' : ',') + part.join(',');
+  }
+  yield `],"checkpoints":[`;
+  for (let i = 0; i < b.checkpoints.length; i += CHUNK_ENTRIES)
+    yield (
+      (i === 0 ? '' : ',') +
+      b.checkpoints
+        .slice(i, i + CHUNK_ENTRIES)
+        .map((c) => json(c))
+        .join(',')
+    );
+  yield `],"consistency":[`;
+  for (let i = 0; i < b.consistency.length; i += CHUNK_ENTRIES)
+    yield (
+      (i === 0 ? '' : ',') +
+      b.consistency
+        .slice(i, i + CHUNK_ENTRIES)
+        .map((c) => json({ from: c.from, to: c.to, proof: c.proof.map(enc) }))
+        .join(',')
+    );
+  yield `],"receipts":[`;
+  for (let i = 0; i < b.receipts.length; i += CHUNK_ENTRIES)
+    yield (
+      (i === 0 ? '' : ',') +
+      b.receipts
+        .slice(i, i + CHUNK_ENTRIES)
+        .map((r) => `"${enc(r)}"`)
+        .join(',')
+    );
+  yield `],"witnessed":${json(b.witnessed.map((w) => ({ peer: nodeIdToText(w.peer), note: w.note })))},"evidence":${json(
+    b.evidence.map((e) => ({
       peer: nodeIdToText(e.peer),
       finding: e.finding,
       detectedAt: e.detectedAt,
@@ -282,8 +316,7 @@ export function serializeBundle(b: Bundle): string {
       presentedNote: e.presentedNote,
       proof: e.proof.map(enc),
     })),
-    state: b.state,
-  });
+  )},"state":${json(b.state)}}`;
 }
 
 /**

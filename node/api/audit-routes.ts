@@ -4,6 +4,7 @@
  * content here except an auditor fetching a disclosure an admin made to them by name. Reading
  * entries, exporting, disclosing and fetching a disclosure are themselves audit entries.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import {
   auditFieldsToJson,
@@ -14,7 +15,7 @@ import {
   nodeIdFromText,
   NOTE_KEY_TYPE_COSIGNATURE_V1,
   NOTE_KEY_TYPE_ED25519,
-  serializeBundle,
+  serializeBundleChunks,
   toHex,
 } from '../../protocol/index.ts';
 import type { LocalIdentity } from '../../protocol/index.ts';
@@ -51,6 +52,9 @@ const anyObject = { type: 'object', additionalProperties: true } as const;
 const uint = { type: 'string', pattern: '^(0|[1-9][0-9]{0,15})$' } as const;
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const iso = (t: number): string => new Date(t).toISOString();
+/** A time in seconds as ISO 8601; null if out of Date's range (never thrown at a client). */
+const isoSeconds = (t: number): string | null =>
+  Number.isFinite(t) && Math.abs(t) <= 8.64e12 ? new Date(t * 1000).toISOString() : null;
 
 function num(v: string | undefined, field: string, fallback: number): number {
   if (v === undefined) return fallback;
@@ -95,7 +99,7 @@ export function auditRoutes(app: FastifyInstance, d: AuditDeps): void {
     note: d.checkpoints.cosignedNote(c),
     cosignatures: d.checkpoints.cosignatures(c.size).map((s) => ({
       witness: s.witness,
-      cosignedAt: new Date(s.cosignedAt * 1000).toISOString(),
+      cosignedAt: isoSeconds(s.cosignedAt),
     })),
   });
 
@@ -134,7 +138,7 @@ export function auditRoutes(app: FastifyInstance, d: AuditDeps): void {
     {
       config: { roles: READERS },
       schema: {
-        summary: 'Checkpoints with sizes in [from, to], with their cosignatures',
+        summary: `Checkpoints with sizes in [from, to], with their cosignatures (the newest ${MAX_AUDIT_PAGE})`,
         querystring: {
           type: 'object',
           properties: { from: uint, to: uint },
@@ -145,9 +149,9 @@ export function auditRoutes(app: FastifyInstance, d: AuditDeps): void {
     async (req) => {
       const from = num(req.query.from, 'from', 0);
       const to = num(req.query.to, 'to', Number.MAX_SAFE_INTEGER);
-      const list = d.checkpoints.between(from, to);
-      if (list.length > MAX_AUDIT_PAGE) list.splice(0, list.length - MAX_AUDIT_PAGE);
-      return { checkpoints: list.map(checkpointView) };
+      return {
+        checkpoints: d.checkpoints.newestBetween(from, to, MAX_AUDIT_PAGE).map(checkpointView),
+      };
     },
   );
 
@@ -273,8 +277,8 @@ export function auditRoutes(app: FastifyInstance, d: AuditDeps): void {
           field: 'body.from',
         });
       const bundle = await d.auditExport.export(from, req.principal.user);
-      void reply.type('application/json');
-      return serializeBundle(bundle);
+      // Streamed in pieces: a large bundle is never one string, and the loop keeps turning.
+      return reply.type('application/json').send(Readable.from(serializeBundleChunks(bundle)));
     },
   );
 
