@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initCrypto, verifyDisclosure } from '../protocol/index.ts';
-import { auditOffline } from './audit-offline.ts';
+import { auditOffline, safe } from './audit-offline.ts';
 import { UsageError } from './api-verbs.ts';
 import { call, CLIENT_FLAGS, target } from './client.ts';
 import type { Json } from './client.ts';
@@ -22,8 +22,10 @@ export const AUDIT_USAGE = `liaison audit status                      the log: s
   liaison audit witnessed | evidence        peers' checkpoints held; equivocation evidence
   liaison audit disclose MESSAGE --auditor NAME --justification TEXT [--sender NODE]   (admin)
   liaison audit disclosures | disclosure ID [--out FILE]                              (auditor)
-  liaison audit verify BUNDLE [--key KEY]... [--json]          offline: check a bundle
-  liaison audit cross-check BUNDLE_A BUNDLE_B [--json]         offline: join two nodes' bundles
+  liaison audit verify BUNDLE [--key KEY]... [--witness KEY]... [--json]
+                                            offline: check a bundle (pin the node and its witnesses)
+  liaison audit cross-check BUNDLE_A BUNDLE_B [--key-a KEY] [--key-b KEY] [--witness KEY]... [--json]
+                                            offline: join two nodes' bundles message by message
   liaison audit verify-disclosure FILE [--json]                offline: check disclosed content`;
 
 const when = (iso: unknown): string =>
@@ -272,16 +274,24 @@ function verifyDisclosureFile(args: string[], say: (s: string) => void): number 
     say(JSON.stringify(result, null, 2));
     return 0;
   }
-  say(`VERIFIED: the disclosed content is exactly what ${result.sender} signed.`);
-  say(`  message ${result.messageId}, envelope hash ${hash}, created ${result.createdAt}`);
+  // Everything the package or the message says is escaped (no control character reaches the
+  // terminal) and indented; the verdict comes last, from constants only, so that no content can
+  // forge or hide it.
+  say(`Disclosed message from ${safe(result.sender)}`);
   say(
-    `  disclosed to ${String(pkg.auditor)} by ${String(pkg.disclosedBy)}: ${String(pkg.justification)}`,
+    `  message ${safe(result.messageId)}, envelope hash ${safe(hash)}, created ${result.createdAt}`,
+  );
+  say(
+    `  disclosed to ${safe(String(pkg.auditor))} by ${safe(String(pkg.disclosedBy))}: ` +
+      safe(String(pkg.justification)),
   );
   say(`  the envelope hash appears in both nodes' audit logs (liaison audit log / verify).`);
   say('');
-  say(`Subject: ${payload.subject}`);
-  if (payload.caseRef !== null) say(`Case:    ${payload.caseRef}`);
+  say(`  Subject: ${safe(payload.subject)}`);
+  if (payload.caseRef !== null) say(`  Case:    ${safe(payload.caseRef)}`);
   say('');
-  say(payload.body);
+  for (const line of payload.body.split(/\r?\n/)) say(`    ${safe(line)}`);
+  say('');
+  say('Verdict: VERIFIED: the disclosed content above is exactly what its sender signed.');
   return 0;
 }

@@ -15,19 +15,25 @@
  *   why (queued, expired, rejected);
  * - `log-rewritten` (error): a checkpoint of one node that the other cosigned or holds as witness
  *   is not the root of the exported log at that size, or is larger than the log was at export;
+ * - `peer-equivocation` (error): one node holds verified evidence that the other signed
+ *   contradicting checkpoints (a fork, a rollback, a tree it could not prove consistent);
  * - `peer-key-mismatch` (error): one node pins a key for the other that is not in its history;
  * - `not-covered` (info): the evidence lies outside the other bundle's range, which proves nothing
  *   either way.
  *
  * Each bundle is verified first (protocol/audit-verify.ts) and its verdict included: a
  * cross-check of a bundle that does not verify is still run, but its findings rest on that log.
+ *
+ * Decisions about time use signed times only: entry times, and the time of each bundle's own
+ * final `log-exported` entry (committed to by its last checkpoint). Never the bundle's unsigned
+ * `createdAt`, which anyone holding the file can edit.
  */
 import { equalBytes, toHex } from './bytes.ts';
-import { noteKeyHash, NOTE_KEY_TYPE_COSIGNATURE_V1, parseNote } from './note.ts';
+import { parseNote } from './note.ts';
 import { AUDIT_KINDS, decodeAuditEntry } from './audit-entry.ts';
 import type { AuditFields } from './audit-entry.ts';
 import type { Bundle, InboxRow, OutboxRow } from './audit-bundle.ts';
-import { originForNode, parseCheckpoint } from './checkpoint.ts';
+import { parseCheckpoint } from './checkpoint.ts';
 import { messageIdToText, nodeIdToText } from './ids.ts';
 import { MAX_CLOCK_SKEW_MS } from './limits.ts';
 import {
@@ -36,6 +42,7 @@ import {
   coveringSize,
   FindingList,
   hexKey,
+  peerSizeKey,
   TRUNCATED_MESSAGE,
 } from './audit-verify.ts';
 import type {
@@ -55,6 +62,7 @@ export const CROSS_FINDINGS = {
   altered: 'error',
   undelivered: 'warning',
   'log-rewritten': 'error',
+  'peer-equivocation': 'error',
   'peer-key-mismatch': 'error',
   'not-covered': 'info',
   'findings-truncated': 'info',
@@ -81,6 +89,8 @@ export interface CrossCheckOptions {
   readonly now: number;
   readonly pinnedA?: readonly PinnedKey[];
   readonly pinnedB?: readonly PinnedKey[];
+  /** Witness keys pinned for both bundles (VerifyOptions.pinnedWitnessKeys). */
+  readonly pinnedWitnesses?: readonly PinnedKey[];
 }
 
 const DELIVERED = new Set(['delivered', 'acknowledged']);
@@ -125,8 +135,10 @@ function claimedSizes(other: Bundle, subject: Bundle): number[] {
       // reported by the other bundle's own verification
     }
   }
+  const seen = new Set<string>(); // a note repeated in the bundle is read once
   for (const w of other.witnessed) {
-    if (!equalBytes(w.peer, subject.node.nodeId)) continue;
+    if (!equalBytes(w.peer, subject.node.nodeId) || seen.has(w.note)) continue;
+    seen.add(w.note);
     try {
       sizes.push(parseCheckpoint(parseNote(w.note).text).size);
     } catch {
@@ -138,15 +150,19 @@ function claimedSizes(other: Bundle, subject: Bundle): number[] {
 
 /** Joins two bundles; see the file comment. Pure, and never throws on bad content. */
 export function crossCheck(a: Bundle, b: Bundle, options: CrossCheckOptions): CrossReport {
+  const witnesses =
+    options.pinnedWitnesses === undefined ? {} : { pinnedWitnessKeys: options.pinnedWitnesses };
   const fa = analyseBundle(a, {
     now: options.now,
     rootSizes: claimedSizes(b, a),
     ...(options.pinnedA === undefined ? {} : { pinnedIdentityKeys: options.pinnedA }),
+    ...witnesses,
   });
   const fb = analyseBundle(b, {
     now: options.now,
     rootSizes: claimedSizes(a, b),
     ...(options.pinnedB === undefined ? {} : { pinnedIdentityKeys: options.pinnedB }),
+    ...witnesses,
   });
   const f = new CrossFindings();
   checkPeerKeys(fa, fb, 'a-to-b', f);
@@ -155,6 +171,8 @@ export function crossCheck(a: Bundle, b: Bundle, options: CrossCheckOptions): Cr
   const bToA = messages(fb, fa, 'b-to-a', f);
   checkClaims(fa, fb, 'a-to-b', f);
   checkClaims(fb, fa, 'b-to-a', f);
+  checkEquivocations(fa, fb, 'a-to-b', f);
+  checkEquivocations(fb, fa, 'b-to-a', f);
   const findings = f.finish();
   return {
     ok: fa.verdict.ok && fb.verdict.ok && !findings.some((x) => x.severity === 'error'),
@@ -414,7 +432,13 @@ function messages(
   return count;
 }
 
-/** S's cosigned and witnessed checkpoints of R against the roots of R's exported log. */
+/**
+ * S's cosigned and witnessed checkpoints of R against the roots of R's exported log. A claim
+ * larger than R's log is a rewrite if S witnessed it before R's export, by signed times only:
+ * S's `checkpoint-cosigned` entry for that size; for a witnessed note whose entry lies before
+ * S's range, S's first entry in range (the entry came earlier); else S's own export time (S held
+ * the note when it exported). Without such a time the claim is not covered.
+ */
 function checkClaims(
   s: BundleFacts,
   r: BundleFacts,
@@ -422,7 +446,6 @@ function checkClaims(
   f: CrossFindings,
 ): void {
   const rNode = r.bundle.node.nodeId;
-  const sName = originForNode(s.bundle.node.nodeId);
   const claims: {
     source: Record<string, unknown>;
     size: number;
@@ -438,28 +461,20 @@ function checkClaims(
       time: c.time,
     });
   }
-  s.witnessed.forEach((w) => {
-    if (!equalBytes(w.peer, rNode)) return;
-    // When S witnessed it: S's own cosignature line's time, if the note carries one.
-    let time: number | undefined;
-    const hashes = new Set(s.keys.map((k) => noteKeyHash(sName, NOTE_KEY_TYPE_COSIGNATURE_V1, k)));
-    const line = parseNote(w.note).signatures.find(
-      (x) => x.name === sName && hashes.has(x.keyHash),
-    );
-    if (line !== undefined && line.payload.length >= 8) {
-      time =
-        Number(new DataView(line.payload.buffer, line.payload.byteOffset, 8).getBigUint64(0)) *
-        1000;
-    }
+  const heldBy = s.bundle.from > 0 ? s.firstTime : s.exportTime;
+  for (const w of s.witnessed) {
+    if (!equalBytes(w.peer, rNode)) continue;
+    const entry = s.cosignedAt.get(peerSizeKey(rNode, w.checkpoint.size));
     claims.push({
-      source: { witnessed: w.note },
+      source: {
+        witnessed: w.note,
+        ...(entry === undefined ? {} : { cosignedEntry: at(s, entry.index) }),
+      },
       size: w.checkpoint.size,
       root: w.checkpoint.rootHash,
-      time:
-        time ??
-        s.cosigned.find((c) => equalBytes(c.peer, rNode) && c.size === w.checkpoint.size)?.time,
+      time: entry?.time ?? heldBy,
     });
-  });
+  }
   for (const c of claims) {
     const evidence = {
       holder: s.verdict.nodeId,
@@ -484,10 +499,7 @@ function checkClaims(
       continue;
     }
     // Larger than the exported log: a rewrite if it was witnessed before the export.
-    const before =
-      c.time !== undefined
-        ? r.exportTime !== undefined && c.time <= r.exportTime
-        : s.bundle.createdAt <= r.bundle.createdAt;
+    const before = c.time !== undefined && r.exportTime !== undefined && c.time <= r.exportTime;
     if (c.size > r.end && before) {
       f.add(
         direction,
@@ -496,6 +508,7 @@ function checkClaims(
         {
           ...evidence,
           exportedSize: r.end,
+          exportedAt: r.exportTime ?? null,
           witnessedAt: c.time ?? null,
         },
       );
@@ -505,5 +518,34 @@ function checkClaims(
         range: { from: r.bundle.from, to: r.end },
       });
     }
+  }
+}
+
+/** Evidence S holds, verified under R's key, that R signed contradicting checkpoints. */
+function checkEquivocations(
+  s: BundleFacts,
+  r: BundleFacts,
+  direction: CrossFinding['direction'],
+  f: CrossFindings,
+): void {
+  const rNode = r.bundle.node.nodeId;
+  for (const e of s.equivocations) {
+    if (!equalBytes(e.peer, rNode)) continue;
+    f.add(
+      direction,
+      'peer-equivocation',
+      `${s.verdict.nodeId} holds proof that ${r.verdict.nodeId} signed contradicting checkpoints (${e.finding})`,
+      {
+        holder: s.verdict.nodeId,
+        log: r.verdict.nodeId,
+        evidence: e.position,
+        finding: e.finding,
+        detectedAt: e.detectedAt,
+        heldSize: e.heldSize,
+        heldRoot: toHex(e.heldRoot),
+        presentedSize: e.presentedSize,
+        presentedRoot: toHex(e.presentedRoot),
+      },
+    );
   }
 }

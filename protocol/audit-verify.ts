@@ -20,7 +20,14 @@
  * 6. receipts: signed by their issuer, named by the entries that record them, and a receipt this
  *    node issued names a log index that holds the matching `message-received`;
  * 7. state: every `message-received` has its inbox row and every inbox row its entry;
- * 8. the peers' checkpoints this node holds as witness, and its equivocation evidence.
+ * 8. the peers' checkpoints this node holds as witness, and its equivocation evidence: every
+ *    item verifies, and every `equivocation-detected` entry in range has its item.
+ *
+ * Cosignatures are counted per witness; a witness is `pinned` only when the caller gave its key
+ * (`pinnedWitnessKeys`): a witness the bundle itself declares proves nothing about who it is.
+ *
+ * Every pass is linear in the bundle: claims are matched through maps keyed by (peer, size), and
+ * a note repeated in the bundle is verified once.
  */
 import { equalBytes, toHex } from './bytes.ts';
 import { Ed25519PublicKey, sha256 } from './crypto.ts';
@@ -29,7 +36,12 @@ import { AUDIT_KINDS, auditLeafHash, decodeAuditEntry } from './audit-entry.ts';
 import type { AuditEntry, AuditFields, AuditKind } from './audit-entry.ts';
 import { parseState } from './audit-bundle.ts';
 import type { Bundle, InboxRow, OutboxRow } from './audit-bundle.ts';
-import { openCheckpoint, originForNode, parseCheckpoint } from './checkpoint.ts';
+import {
+  CHECKPOINT_ORIGIN_PREFIX,
+  openCheckpoint,
+  originForNode,
+  parseCheckpoint,
+} from './checkpoint.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { verifyCosignature } from './cosignature.ts';
 import { messageIdToText, nodeIdToText } from './ids.ts';
@@ -39,6 +51,7 @@ import { MerkleFrontier, verifyConsistency } from './merkle.ts';
 import { deriveNodeId } from './keys.ts';
 import {
   fromStrictBase64,
+  NOTE_KEY_TYPE_COSIGNATURE_V1,
   NOTE_KEY_TYPE_ED25519,
   noteTextBytes,
   parseNote,
@@ -89,8 +102,10 @@ export const VERIFY_FINDINGS = {
   'peer-equivocation': 'warning',
   'evidence-invalid': 'error',
   'evidence-unlogged': 'warning',
+  'evidence-missing': 'error',
   'peer-key-invalid': 'error',
   'witnessed-invalid': 'error',
+  'pinned-witness-missing': 'warning',
   'findings-truncated': 'info',
 } as const satisfies Record<string, Severity>;
 
@@ -114,6 +129,11 @@ export interface WitnessSummary {
   /** The largest size it cosigned, and that cosignature's time (seconds). */
   readonly latestSize: number;
   readonly latestTime: number;
+  /**
+   * Its key is one the caller pinned (VerifyOptions.pinnedWitnessKeys). Otherwise only the bundle
+   * vouches for it: its identity is not checked, and anyone can be "cosigned" by a key of its own.
+   */
+  readonly pinned: boolean;
 }
 
 export interface Verdict {
@@ -136,6 +156,11 @@ export type PinnedKey = Uint8Array | string;
 
 export interface VerifyOptions {
   readonly pinnedIdentityKeys?: readonly PinnedKey[];
+  /**
+   * Witnesses' keys obtained out of band: 32 raw bytes, their base64, or a C2SP verifier key
+   * (`name+hash+key`, cosigner type 0x04 as `liaison audit status` prints it, or Ed25519 0x01).
+   */
+  readonly pinnedWitnessKeys?: readonly PinnedKey[];
   /** The auditor's clock (ms), for key rotations dated in the future. */
   readonly now: number;
   /** Further tree sizes to compute roots at (audit-cross-check.ts asks for its peers' claims). */
@@ -168,6 +193,51 @@ export function parsePinnedKey(key: PinnedKey): { name: string | null; key: Uint
     'a pinned key is base64 of 32 bytes or an Ed25519 verifier key',
     { field: 'pinnedIdentityKeys' },
   );
+}
+
+/** A pinned witness: the origin its cosignature lines carry, and its key. */
+export interface PinnedWitness {
+  readonly origin: string;
+  readonly key: Uint8Array;
+}
+
+/**
+ * A pinned witness key from its text. A raw or base64 key is taken as the witness's first key
+ * (its node ID, hence origin, derives from it); a verifier key names the origin itself.
+ * @throws LIAISON_ERR_ARGUMENT when the text is none of those forms.
+ */
+export function parseWitnessKey(key: PinnedKey): PinnedWitness {
+  const fail = (): LiaisonError =>
+    new LiaisonError(
+      'LIAISON_ERR_ARGUMENT',
+      'a witness key is base64 of 32 bytes or an Ed25519 or cosigner verifier key',
+      { field: 'pinnedWitnessKeys' },
+    );
+  let raw: Uint8Array | undefined = typeof key === 'string' ? fromStrictBase64(key) : key;
+  let name: string | undefined;
+  if (typeof key === 'string' && (raw === undefined || raw.length !== 32)) {
+    try {
+      const v = parseVerifierKey(key);
+      if (v.type === NOTE_KEY_TYPE_ED25519 || v.type === NOTE_KEY_TYPE_COSIGNATURE_V1) {
+        raw = v.publicKey;
+        name = v.name;
+      }
+    } catch {
+      // refused below
+    }
+  }
+  if (raw?.length !== 32) throw fail();
+  try {
+    const pub = Ed25519PublicKey.fromBytes(raw, 'pinnedWitnessKeys');
+    return { origin: name ?? originForNode(deriveNodeId(pub)), key: pub.bytes };
+  } catch {
+    throw fail();
+  }
+}
+
+/** The key of maps of claims about a peer's log at one size. */
+export function peerSizeKey(peer: Uint8Array, size: number): string {
+  return `${hexKey(peer)}:${size}`;
 }
 
 /** A message as one log records it. */
@@ -211,6 +281,19 @@ export interface WitnessedClaim {
   readonly note: string;
 }
 
+/** An evidence item that verifies: the peer signed both contradicting checkpoints. */
+export interface ProvenEquivocation {
+  /** Position in bundle.evidence. */
+  readonly position: number;
+  readonly peer: NodeId;
+  readonly finding: string;
+  readonly detectedAt: number;
+  readonly heldSize: number;
+  readonly heldRoot: Uint8Array;
+  readonly presentedSize: number;
+  readonly presentedRoot: Uint8Array;
+}
+
 /**
  * What one pass over a bundle established, for audit-cross-check.ts: the messages, receipts and
  * claims about peers, in log order. Nothing here is keyed by text: building keys per entry was a
@@ -226,7 +309,11 @@ export interface BundleFacts {
   /** Kind code of each entry present, 0 if malformed. */
   readonly kinds: Uint8Array;
   readonly firstTime: number | undefined;
-  /** Time of the bundle's own log-exported entry (else of its last entry). */
+  /**
+   * Time of the bundle's own final log-exported entry, when a checkpoint signed by the node
+   * commits to it (its root matches at the end of the bundle); else undefined. Never the bundle's
+   * unsigned `createdAt`.
+   */
   readonly exportTime: number | undefined;
   /** message-sent entries (`peer` is the node itself). */
   readonly sent: readonly LoggedMessage[];
@@ -239,7 +326,11 @@ export interface BundleFacts {
   /** Receipts that decode and verify. */
   readonly receipts: readonly HeldReceipt[];
   readonly cosigned: readonly CosignedClaim[];
+  /** The first checkpoint-cosigned entry of each (peer, size), by peerSizeKey. */
+  readonly cosignedAt: ReadonlyMap<string, CosignedClaim>;
   readonly witnessed: readonly WitnessedClaim[];
+  /** Evidence items that verify. */
+  readonly equivocations: readonly ProvenEquivocation[];
   readonly inbox: readonly InboxRow[] | undefined;
   readonly outbox: readonly OutboxRow[] | undefined;
   /** Roots computed from the entries, by tree size. */
@@ -363,6 +454,7 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
   const nodeText = nodeIdToText(bundle.node.nodeId);
   const expectedOrigin = originForNode(bundle.node.nodeId);
   const pinned = (options.pinnedIdentityKeys ?? []).map(parsePinnedKey);
+  const pinnedWitnesses = (options.pinnedWitnessKeys ?? []).map(parseWitnessKey);
 
   // 1. Identity.
   const keys = keyHistory(bundle, options.now, f);
@@ -454,7 +546,7 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
     }
     signed.push(opened);
   });
-  const witnesses = countCosignatures(signed, peersByOrigin, f);
+  const witnesses = countCosignatures(signed, peersByOrigin, pinnedWitnesses, f);
 
   // 3. Entries: one pass, roots at every checkpoint size and every size asked for.
   let frontier: MerkleFrontier | undefined;
@@ -488,10 +580,11 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
   const failed: FailedDelivery[] = [];
   let lastSent: LoggedMessage | undefined;
   const cosigned: CosignedClaim[] = [];
+  const cosignedAt = new Map<string, CosignedClaim>();
+  const equivocationRefs: { index: number; fields: AuditFields<'equivocation-detected'> }[] = [];
   const receiptRefs: { index: number; entry: AuditEntry<'receipt-issued' | 'receipt-received'> }[] =
     [];
   let firstTime: number | undefined;
-  let lastTime: number | undefined;
   let last: AuditEntry | undefined;
 
   for (let k = 0; k < n; k++) {
@@ -515,7 +608,6 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
     const code = KIND[e.kind];
     kinds[k] = code;
     if (firstTime === undefined) firstTime = e.time;
-    lastTime = e.time;
     switch (e.kind) {
       case 'message-sent': {
         const v = e.fields as AuditFields<'message-sent'>;
@@ -573,9 +665,18 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
         break;
       case 'checkpoint-cosigned': {
         const v = e.fields as AuditFields<'checkpoint-cosigned'>;
-        cosigned.push({ index, time: e.time, peer: v.peer, size: v.size, rootHash: v.rootHash });
+        const c = { index, time: e.time, peer: v.peer, size: v.size, rootHash: v.rootHash };
+        cosigned.push(c);
+        const k = peerSizeKey(v.peer, v.size);
+        if (!cosignedAt.has(k)) cosignedAt.set(k, c);
         break;
       }
+      case 'equivocation-detected':
+        equivocationRefs.push({
+          index,
+          fields: e.fields as AuditFields<'equivocation-detected'>,
+        });
+        break;
       default:
         break;
     }
@@ -660,8 +761,8 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
   }
 
   // 8. Witnessing and evidence.
-  const witnessed = checkWitnessed(bundle, peers, cosigned, f);
-  checkEvidence(bundle, peers, f);
+  const witnessed = checkWitnessed(bundle, peers, cosignedAt, f);
+  const equivocations = checkEvidence(bundle, peers, equivocationRefs, f);
 
   const findings = f.finish();
   const verdict: Verdict = {
@@ -682,7 +783,11 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
     end,
     kinds,
     firstTime,
-    exportTime: lastTime,
+    // Signed only if the final checkpoint, whose root matched, is at the end of the bundle.
+    exportTime:
+      last?.kind === 'log-exported' && checkpointSizes[checkpointSizes.length - 1] === end
+        ? last.time
+        : undefined,
     sent,
     recipients,
     received,
@@ -690,7 +795,9 @@ export function analyseBundle(bundle: Bundle, options: VerifyOptions): BundleFac
     failed,
     receipts: held,
     cosigned,
+    cosignedAt,
     witnessed,
+    equivocations,
     inbox,
     outbox,
     roots,
@@ -771,52 +878,105 @@ function openOwnCheckpoint(
   return { position, checkpoint, note };
 }
 
+interface WitnessKey {
+  readonly text: string;
+  readonly name: string;
+  readonly origin: string;
+  readonly key: Ed25519PublicKey;
+  readonly pinned: boolean;
+}
+
 function countCosignatures(
   signed: readonly OpenedNote[],
   peersByOrigin: ReadonlyMap<string, PeerKey>,
+  pinnedWitnesses: readonly PinnedWitness[],
   f: Findings,
 ): WitnessSummary[] {
+  // The keys a cosignature line may be checked under, by origin: each peer's key from the bundle
+  // (pinned if the caller pinned that same key), and each pinned key the bundle does not give.
+  const candidates = new Map<string, WitnessKey[]>();
+  const isPinned = (origin: string, key: Uint8Array): boolean =>
+    pinnedWitnesses.some((p) => p.origin === origin && equalBytes(p.key, key));
+  for (const peer of peersByOrigin.values()) {
+    if (peer.key === undefined) continue;
+    candidates.set(peer.origin, [
+      { ...peer, key: peer.key, pinned: isPinned(peer.origin, peer.key.bytes) },
+    ]);
+  }
+  for (const p of pinnedWitnesses) {
+    const list = candidates.get(p.origin) ?? [];
+    if (list.some((c) => equalBytes(c.key.bytes, p.key))) continue;
+    const peer = peersByOrigin.get(p.origin);
+    list.push({
+      text: p.origin.startsWith(CHECKPOINT_ORIGIN_PREFIX)
+        ? p.origin.slice(CHECKPOINT_ORIGIN_PREFIX.length)
+        : p.origin,
+      name: peer?.name ?? '(not a peer of this node)',
+      origin: p.origin,
+      key: Ed25519PublicKey.fromBytes(p.key),
+      pinned: true,
+    });
+    candidates.set(p.origin, list);
+  }
+
   const tally = new Map<
     string,
-    { peer: PeerKey; count: number; latestSize: number; latestTime: number }
+    { witness: WitnessKey; count: number; latestSize: number; latestTime: number }
   >();
   for (const c of signed) {
     const seen = new Set<string>();
     for (const sig of c.note.signatures) {
-      const peer = peersByOrigin.get(sig.name);
-      if (peer === undefined || peer.key === undefined) continue;
-      let time: number | undefined;
-      try {
-        time = verifyCosignature(sig, c.note.text, peer.origin, peer.key);
-      } catch (err) {
-        f.add('cosignature-invalid', `a cosignature by ${peer.name} on checkpoint ${c.position}`, {
-          checkpoint: c.position,
-          size: c.checkpoint.size,
-          witness: peer.text,
-          error: errText(err),
-        });
-        continue;
+      for (const w of candidates.get(sig.name) ?? []) {
+        let time: number | undefined;
+        try {
+          time = verifyCosignature(sig, c.note.text, w.origin, w.key);
+        } catch (err) {
+          f.add('cosignature-invalid', `a cosignature by ${w.name} on checkpoint ${c.position}`, {
+            checkpoint: c.position,
+            size: c.checkpoint.size,
+            witness: w.text,
+            pinned: w.pinned,
+            error: errText(err),
+          });
+          continue;
+        }
+        if (time === undefined) continue; // another key under that name
+        const id = `${w.text} ${b64(w.key.bytes)}`;
+        const t = tally.get(id) ?? { witness: w, count: 0, latestSize: 0, latestTime: 0 };
+        if (!seen.has(id)) t.count += 1;
+        seen.add(id);
+        if (c.checkpoint.size > t.latestSize) {
+          t.latestSize = c.checkpoint.size;
+          t.latestTime = time;
+        } else if (c.checkpoint.size === t.latestSize) {
+          t.latestTime = Math.max(t.latestTime, time);
+        }
+        tally.set(id, t);
       }
-      if (time === undefined) continue; // another key under that name
-      const t = tally.get(peer.text) ?? { peer, count: 0, latestSize: 0, latestTime: 0 };
-      if (!seen.has(peer.text)) t.count += 1;
-      seen.add(peer.text);
-      if (c.checkpoint.size > t.latestSize) {
-        t.latestSize = c.checkpoint.size;
-        t.latestTime = time;
-      } else if (c.checkpoint.size === t.latestSize) {
-        t.latestTime = Math.max(t.latestTime, time);
-      }
-      tally.set(peer.text, t);
     }
   }
-  return [...tally.values()].map((t) => ({
-    witness: t.peer.text,
-    name: t.peer.name,
+  const summaries = [...tally.values()].map((t) => ({
+    witness: t.witness.text,
+    name: t.witness.name,
     count: t.count,
     latestSize: t.latestSize,
     latestTime: t.latestTime,
+    pinned: t.witness.pinned,
   }));
+  for (const p of pinnedWitnesses) {
+    const hit = [...tally.values()].some(
+      (t) => t.witness.origin === p.origin && equalBytes(t.witness.key.bytes, p.key),
+    );
+    if (hit) continue;
+    f.add('pinned-witness-missing', `no checkpoint is cosigned by the pinned witness ${p.origin}`, {
+      witness: p.origin.startsWith(CHECKPOINT_ORIGIN_PREFIX)
+        ? p.origin.slice(CHECKPOINT_ORIGIN_PREFIX.length)
+        : p.origin,
+      origin: p.origin,
+      key: b64(p.key),
+    });
+  }
+  return summaries;
 }
 
 function checkConsistency(bundle: Bundle, signed: readonly OpenedNote[], f: Findings): void {
@@ -1025,23 +1185,33 @@ function openPeerNote(text: string, peer: PeerKey | undefined): Checkpoint {
 function checkWitnessed(
   bundle: Bundle,
   peers: ReadonlyMap<string, PeerKey>,
-  cosigned: readonly CosignedClaim[],
+  cosignedAt: ReadonlyMap<string, CosignedClaim>,
   f: Findings,
 ): WitnessedClaim[] {
   const out: WitnessedClaim[] = [];
+  // The same note held twice is verified once: a bundle may repeat one a million times.
+  const opened = new Map<string, Checkpoint | Error>();
   bundle.witnessed.forEach((w, position) => {
-    let checkpoint: Checkpoint;
-    try {
-      checkpoint = openPeerNote(w.note, peers.get(hexKey(w.peer)));
-    } catch (err) {
+    const peerHex = hexKey(w.peer);
+    const memo = `${peerHex}\n${w.note}`;
+    let checkpoint = opened.get(memo);
+    if (checkpoint === undefined) {
+      try {
+        checkpoint = openPeerNote(w.note, peers.get(peerHex));
+      } catch (err) {
+        checkpoint = err instanceof Error ? err : new Error(String(err));
+      }
+      opened.set(memo, checkpoint);
+    }
+    if (checkpoint instanceof Error) {
       f.add('witnessed-invalid', `witnessed checkpoint ${position} does not verify`, {
         witnessed: position,
         peer: nodeIdToText(w.peer),
-        error: errText(err),
+        error: errText(checkpoint),
       });
       return;
     }
-    const logged = cosigned.find((c) => equalBytes(c.peer, w.peer) && c.size === checkpoint.size);
+    const logged = cosignedAt.get(peerSizeKey(w.peer, checkpoint.size));
     if (logged !== undefined && !equalBytes(logged.rootHash, checkpoint.rootHash)) {
       f.add(
         'witnessed-invalid',
@@ -1062,25 +1232,22 @@ function checkWitnessed(
   return out;
 }
 
-function checkEvidence(bundle: Bundle, peers: ReadonlyMap<string, PeerKey>, f: Findings): void {
-  // Each piece of evidence should be named, by hash, by an equivocation-detected entry of the
-  // log: the log then commits to it, and it cannot be added to or dropped from a bundle unseen.
-  const logged = new Set<string>();
-  const kind = AUDIT_KINDS['equivocation-detected'].code;
-  if (bundle.evidence.length > 0) {
-    for (const bytes of bundle.entries) {
-      if (bytes[2] !== kind) continue;
-      try {
-        const e = decodeAuditEntry(bytes) as AuditEntry<'equivocation-detected'>;
-        logged.add(toHex(e.fields.evidenceHash));
-      } catch {
-        // reported as entry-malformed by the entry pass
-      }
-    }
-  }
+function checkEvidence(
+  bundle: Bundle,
+  peers: ReadonlyMap<string, PeerKey>,
+  logged: readonly { index: number; fields: AuditFields<'equivocation-detected'> }[],
+  f: Findings,
+): ProvenEquivocation[] {
+  // Each piece of evidence is named, by hash, by an equivocation-detected entry of the log, which
+  // commits to it: it can be neither added to nor dropped from a bundle unseen. An item the log
+  // does not name is `evidence-unlogged`; an entry in range whose item is gone, `evidence-missing`.
+  const loggedHashes = new Set(logged.map((e) => hexKey(e.fields.evidenceHash)));
+  const heldHashes = new Set<string>();
+  const proven: ProvenEquivocation[] = [];
   bundle.evidence.forEach((e, position) => {
     const hash = toHex(sha256(utf8(evidenceText(e.finding, e.heldNote, e.presentedNote, e.proof))));
-    if (!logged.has(hash) && bundle.from === 0)
+    heldHashes.add(hash);
+    if (!loggedHashes.has(hash) && bundle.from === 0)
       f.add('evidence-unlogged', `evidence ${position} is not named by any entry of the log`, {
         evidence: position,
         evidenceHash: hash,
@@ -1143,8 +1310,35 @@ function checkEvidence(bundle: Bundle, peers: ReadonlyMap<string, PeerKey>, f: F
             : `${peer!.name} presented a tree it could not prove extends the one it signed before (ask it for a valid consistency proof; it has none if its log was rewritten)`,
         detail,
       );
+      proven.push({
+        position,
+        peer: e.peer,
+        finding: e.finding,
+        detectedAt: e.detectedAt,
+        heldSize: held.size,
+        heldRoot: held.rootHash,
+        presentedSize: presented.size,
+        presentedRoot: presented.rootHash,
+      });
     } else {
       f.add('evidence-invalid', `evidence ${position} does not show a ${e.finding}`, detail);
     }
   });
+  for (const { index, fields } of logged) {
+    const hash = toHex(fields.evidenceHash);
+    if (heldHashes.has(hash)) continue;
+    f.add(
+      'evidence-missing',
+      `entry ${index} records equivocation evidence the bundle does not hold`,
+      {
+        index,
+        evidenceHash: hash,
+        peer: nodeIdToText(fields.peer),
+        finding: fields.finding,
+        heldSize: fields.heldSize,
+        presentedSize: fields.presentedSize,
+      },
+    );
+  }
+  return proven;
 }

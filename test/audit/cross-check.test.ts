@@ -3,8 +3,19 @@
  * message; each way one side can lose, alter, invent or rewrite is named, in the right direction,
  * with the indexes, hashes and receipt that prove it.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
-import { encodeAuditEntry, messageIdToText, nodeIdToText, toHex } from '../../protocol/index.ts';
+import {
+  encodeAuditEntry,
+  messageIdToText,
+  nodeIdToText,
+  serializeBundle,
+  signCheckpoint,
+  toHex,
+} from '../../protocol/index.ts';
 import { crossCheck } from '../../protocol/audit-cross-check.ts';
 import type { CrossReport } from '../../protocol/audit-cross-check.ts';
 import { buildPair } from '../helpers/bundle-factory.ts';
@@ -187,4 +198,132 @@ t.test('a peer key the other node does not hold', async (t) => {
   const peers = ba.peers.map((p) => ({ ...p, identityKey: a.key.publicKey.bytes }));
   const r = crossCheck({ ...ba, peers }, bb, { now: world.now });
   t.equal(only(r, 'peer-key-mismatch').length, 1);
+});
+
+t.test('only signed times decide whether a witnessed checkpoint predates the export', async (t) => {
+  // B cosigns A at size N, then exports a recent range that starts after that entry.
+  const { world, a, b } = buildPair({ messages: 4, checkpointEvery: 0 });
+  const big = world.checkpoint(a);
+  for (let i = 0; i < 5; i++) world.consult(b, a.nodeId, new Uint8Array(16) as never);
+  const eb = world.export(b, b.size - 3);
+  t.ok(eb.witnessed.length > 0 && eb.from > 0);
+  // A later restores an old backup and exports a log shorter than what B witnessed.
+  world.tick(60_000);
+  world.truncate(a, big.size - 10);
+  const ea = world.export(a);
+  const rewritten = (r: CrossReport) =>
+    only(r, 'log-rewritten').filter((f) => f.evidence.size === big.size);
+  for (const createdAt of [ea.createdAt, 0, eb.createdAt + 1e9]) {
+    const r = crossCheck(
+      { ...ea, createdAt },
+      { ...eb, createdAt: 2 * eb.createdAt - createdAt },
+      {
+        now: world.now,
+      },
+    );
+    t.equal(rewritten(r).length, 1, `A's createdAt ${createdAt}: still log-rewritten`);
+    t.equal(r.ok, false);
+  }
+
+  // The other way round: B witnessed A's larger checkpoint only after A's export.
+  const w = buildPair({ messages: 4, checkpointEvery: 0 });
+  const early = w.world.export(w.a);
+  w.world.tick(60_000);
+  for (let i = 0; i < 3; i++) w.world.consult(w.a, w.b.nodeId, new Uint8Array(16) as never);
+  const after = w.world.checkpoint(w.a); // after the export: larger than the exported log
+  t.ok(after.size > early.to);
+  for (let i = 0; i < 5; i++) w.world.consult(w.b, w.a.nodeId, new Uint8Array(16) as never);
+  const late = w.world.export(w.b, w.b.size - 3);
+  for (const createdAt of [0, late.createdAt]) {
+    const r = crossCheck(early, { ...late, createdAt }, { now: w.world.now });
+    t.same(only(r, 'log-rewritten'), [], `B's createdAt ${createdAt}: no accusation`);
+  }
+});
+
+t.test("a peer's equivocation is surfaced, and its evidence cannot be dropped", async (t) => {
+  const { world, a, b } = buildPair({ messages: 4 });
+  world.checkpoint(a);
+  world.equivocate(a, b);
+  const eb = world.export(b);
+  const ea = world.export(a);
+  const r = crossCheck(ea, eb, { now: world.now });
+  t.equal(r.b.ok, true, "B's own log is fine");
+  const eq = only(r, 'peer-equivocation');
+  t.equal(eq.length, 1);
+  t.equal(eq[0]!.direction, 'b-to-a');
+  t.equal(eq[0]!.severity, 'error');
+  t.match(eq[0]!.evidence, {
+    holder: nodeIdToText(b.nodeId),
+    log: nodeIdToText(a.nodeId),
+    finding: 'fork',
+  });
+  t.equal(r.ok, false);
+  const dropped = crossCheck(ea, { ...eb, evidence: [] }, { now: world.now });
+  t.equal(dropped.ok, false);
+  t.ok(dropped.b.findings.some((f) => f.code === 'evidence-missing'));
+});
+
+t.test('claims are matched in linear time', async (t) => {
+  const { world, a, b } = buildPair({ messages: 1 });
+  const ea = world.export(a);
+  const eb = world.export(b);
+  const n = 10_000;
+  const entries = [...eb.entries];
+  for (let i = 0; i < n; i++)
+    entries.push(
+      encodeAuditEntry({
+        kind: 'checkpoint-cosigned',
+        time: 1,
+        fields: { peer: a.nodeId, size: 1_000_000 + i, rootHash: new Uint8Array(32) },
+      }),
+    );
+  const note = signCheckpoint(
+    { origin: a.origin, size: 5, rootHash: new Uint8Array(32), extensions: [] },
+    a.key,
+  );
+  const evil = {
+    ...eb,
+    entries,
+    to: eb.from + entries.length,
+    witnessed: Array.from({ length: n }, () => ({ peer: a.nodeId, note })),
+  };
+  const t0 = performance.now();
+  const r = crossCheck(ea, evil, { now: world.now });
+  const ms = performance.now() - t0;
+  t.ok(ms < 2000, `${n} witnessed × ${n} cosigned cross-checked in ${Math.round(ms)} ms`);
+  t.ok(only(r, 'log-rewritten').length > 0);
+});
+
+t.test('cross-check pins keys from the command line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-cross-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { world, a, b } = buildPair({ messages: 3 });
+  const fileA = join(dir, 'a.json');
+  const fileB = join(dir, 'b.json');
+  writeFileSync(fileB, serializeBundle(world.export(b)));
+  writeFileSync(fileA, serializeBundle(world.export(a)));
+  const b64 = (k: Uint8Array) => Buffer.from(k).toString('base64');
+  const cli = new URL('../../cli/main.ts', import.meta.url).pathname;
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', cli, 'audit', 'cross-check', ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const ok = run([
+    fileA,
+    fileB,
+    '--key-a',
+    b64(a.key.publicKey.bytes),
+    '--witness',
+    b64(b.key.publicKey.bytes),
+  ]);
+  t.equal(ok.status, 0, ok.stderr);
+  t.match(ok.stdout, /pinned witness key/);
+  t.match(ok.stdout.trimEnd().split('\n').at(-1), /^Verdict: CONSISTENT/);
+  const bad = run([fileA, fileB, '--key-b', b64(a.key.publicKey.bytes), '--json']);
+  t.equal(bad.status, 1);
+  const report = JSON.parse(bad.stdout) as CrossReport;
+  t.ok(report.b.findings.some((f) => f.code === 'pinned-key-mismatch'));
+  t.ok(report.a.cosignatures.every((c) => !c.pinned));
+  t.equal(run([fileA, fileB, '--key-a', 'nonsense']).status, 2);
 });

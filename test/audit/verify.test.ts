@@ -3,15 +3,27 @@
  * verifies with no finding at all; each kind of tampering an operator with database access (or a
  * dishonest node) could attempt is caught with its own finding code and the evidence to show it.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import {
+  cosign,
+  deriveNodeId,
   Ed25519PrivateKey,
   encodeAuditEntry,
   formatVerifierKey,
+  messageIdToText,
+  nodeIdToText,
+  NOTE_KEY_TYPE_COSIGNATURE_V1,
   NOTE_KEY_TYPE_ED25519,
+  originForNode,
+  PairKeyCache,
   parseBundle,
   parseNote,
   randomBytes,
+  sealEnvelope,
   serializeBundle,
   signCheckpoint,
 } from '../../protocol/index.ts';
@@ -19,7 +31,8 @@ import type { Bundle } from '../../protocol/index.ts';
 import { MAX_FINDINGS_PER_CODE, verifyBundle } from '../../protocol/audit-verify.ts';
 import type { Verdict } from '../../protocol/audit-verify.ts';
 import { rejects } from '../helpers/assert.ts';
-import { buildPair, SimWorld } from '../helpers/bundle-factory.ts';
+import { buildPair, SimNode, SimWorld } from '../helpers/bundle-factory.ts';
+import { alice, params, payload } from '../helpers/fixtures.ts';
 
 const { world, a, b } = buildPair({ messages: 30, checkpointEvery: 16 });
 const clean = world.export(b);
@@ -350,12 +363,13 @@ t.test('equivocation evidence', async (t) => {
   const same = check({ ...bundle, evidence: [{ ...e, presentedNote: e.heldNote }] });
   t.same(
     codes(same),
-    ['evidence-invalid', 'evidence-unlogged'],
+    ['evidence-invalid', 'evidence-missing', 'evidence-unlogged'],
     'the same checkpoint twice is no fork (and not what the log recorded)',
   );
   const forged = signCheckpoint(parseCheckpointOf(e.presentedNote), Ed25519PrivateKey.generate());
   t.same(codes(check({ ...bundle, evidence: [{ ...e, presentedNote: forged }] })), [
     'evidence-invalid',
+    'evidence-missing',
     'evidence-unlogged',
   ]);
   const w2 = check({ ...bundle, witnessed: [{ ...bundle.witnessed[0]!, note: forged }] });
@@ -387,4 +401,229 @@ t.test('findings of one code are capped', async (t) => {
   t.match(find(v, 'findings-truncated')!.evidence, {
     suppressed: { 'entry-malformed': bundle.entries.length - 1 - MAX_FINDINGS_PER_CODE },
   });
+});
+
+t.test('every logged equivocation must have its evidence in the bundle', async (t) => {
+  const w = buildPair({ messages: 6, checkpointEvery: 8 });
+  w.world.equivocate(w.b, w.a);
+  const bundle = w.world.export(w.a);
+  const logged = bundle.entries.findIndex((e) => e[2] === 17); // equivocation-detected
+  t.ok(logged >= 0);
+  // The operator drops the evidence from the file (no key needed): the log still names it.
+  const v = check(parseBundle(serializeBundle({ ...bundle, evidence: [] })));
+  t.equal(v.ok, false, 'deleted evidence is an error');
+  t.same(codes(v), ['evidence-missing']);
+  t.match(find(v, 'evidence-missing')!.evidence, {
+    index: logged,
+    evidenceHash: /^[0-9a-f]{64}$/,
+    peer: v.cosignatures[0]!.witness,
+  });
+  // Also with the witnessed checkpoints and every cosignature line stripped.
+  const stripped = check({
+    ...bundle,
+    evidence: [],
+    witnessed: [],
+    checkpoints: bundle.checkpoints.map((c) => `${c.split('\n').slice(0, 5).join('\n')}\n`),
+  });
+  t.ok(find(stripped, 'evidence-missing'));
+  // A range that starts after the entry does not need it.
+  const later = w.world.export(w.a, logged + 1);
+  t.notOk(find(check({ ...later, evidence: [] }), 'evidence-missing'));
+});
+
+t.test('witnessed checkpoints and cosigned claims are matched in linear time', async (t) => {
+  const w = buildPair({ messages: 1 });
+  const bundle = w.world.export(w.b);
+  const stranger = Ed25519PrivateKey.generate();
+  const pid = deriveNodeId(stranger.publicKey);
+  const n = 10_000;
+  const entries = [...bundle.entries];
+  for (let i = 0; i < n; i++)
+    entries.push(
+      encodeAuditEntry({
+        kind: 'checkpoint-cosigned',
+        time: 1,
+        fields: { peer: pid, size: 1_000_000 + i, rootHash: new Uint8Array(32) },
+      }),
+    );
+  const note = signCheckpoint(
+    { origin: originForNode(pid), size: 5, rootHash: new Uint8Array(32), extensions: [] },
+    stranger,
+  );
+  const evil: Bundle = {
+    ...bundle,
+    entries,
+    to: bundle.from + entries.length,
+    witnessed: Array.from({ length: n }, () => ({ peer: pid, note })),
+    peers: [...bundle.peers, { nodeId: pid, name: 'x', identityKey: stranger.publicKey.bytes }],
+  };
+  const t0 = performance.now();
+  const v = check(evil);
+  const ms = performance.now() - t0;
+  t.ok(ms < 1500, `${n} witnessed × ${n} cosigned verified in ${Math.round(ms)} ms`);
+  t.ok(find(v, 'checkpoint-out-of-range') ?? find(v, 'unsigned-tail'));
+});
+
+t.test('pinned witness keys', async (t) => {
+  const pinned = (keys: (Uint8Array | string)[]) =>
+    verifyBundle(clean, { now, pinnedWitnessKeys: keys });
+  t.same(
+    check(clean).cosignatures.map((c) => c.pinned),
+    [false],
+    'a witness the bundle declares is not pinned',
+  );
+  const raw = pinned([a.key.publicKey.bytes]);
+  t.same(raw.findings, []);
+  t.same(
+    raw.cosignatures.map((c) => [c.name, c.pinned]),
+    [['a', true]],
+  );
+  const cosigner = formatVerifierKey(a.origin, NOTE_KEY_TYPE_COSIGNATURE_V1, a.key.publicKey.bytes);
+  t.same(
+    pinned([cosigner]).cosignatures.map((c) => c.pinned),
+    [true],
+    'a C2SP cosigner verifier key',
+  );
+  t.same(
+    pinned([Buffer.from(a.key.publicKey.bytes).toString('base64')]).cosignatures[0]!.pinned,
+    true,
+  );
+  rejects(t, () => pinned(['not a key']), 'LIAISON_ERR_ARGUMENT', 'a malformed witness key');
+
+  // The node's operator re-signs a rewritten log and adds a cosigner of its own named "a".
+  const w = buildPair({ messages: 3 });
+  const before = w.world.export(w.b);
+  w.world.rewrite(
+    w.b,
+    5,
+    encodeAuditEntry({
+      kind: 'config-changed',
+      time: 1,
+      fields: { configHash: new Uint8Array(32) },
+    }),
+  );
+  const fake = new SimNode('a');
+  for (const c of w.b.checkpoints)
+    c.signatures.push(cosign(c.text, fake.origin, fake.key, 1767225600));
+  const forged: Bundle = {
+    ...w.world.bundle(w.b, 0, before.to, before.state),
+    peers: [{ nodeId: fake.nodeId, name: 'a', identityKey: fake.key.publicKey.bytes }],
+  };
+  const plain = verifyBundle(forged, { now, pinnedIdentityKeys: [w.b.key.publicKey.bytes] });
+  t.equal(plain.cosignatures[0]!.pinned, false, 'its cosigner is not a pinned witness');
+  const real = verifyBundle(forged, {
+    now,
+    pinnedIdentityKeys: [w.b.key.publicKey.bytes],
+    pinnedWitnessKeys: [w.a.key.publicKey.bytes],
+  });
+  t.same(
+    real.cosignatures.map((c) => [c.name, c.pinned]),
+    [['a', false]],
+  );
+  t.match(find(real, 'pinned-witness-missing')!.evidence, {
+    witness: nodeIdToText(w.a.nodeId),
+  });
+});
+
+const cli = new URL('../../cli/main.ts', import.meta.url).pathname;
+const runCli = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+// C0, DEL and C1 controls; a newline is allowed only between lines the CLI prints.
+const CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+t.test('the human output escapes what the bundle says and ends with the verdict', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-verify-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const w = buildPair({ messages: 3 });
+  const bundle = w.world.export(w.b);
+  const entries = [...bundle.entries];
+  entries[3] = encodeAuditEntry({
+    kind: 'config-changed',
+    time: 1,
+    fields: { configHash: new Uint8Array(32) },
+  });
+  const fake = `a\n  cosigned by:  ok\nVerdict: VERIFIED (0 errors, 0 warnings, 0 notes)\x1b[8m\u009b2J`;
+  const file = join(dir, 'evil.json');
+  writeFileSync(
+    file,
+    serializeBundle({
+      ...bundle,
+      entries,
+      peers: bundle.peers.map((p) => ({ ...p, name: fake })),
+    }),
+  );
+  const r = runCli(['audit', 'verify', file]);
+  t.equal(r.status, 1);
+  t.notMatch(r.stdout, CONTROL, 'no control character reaches the terminal');
+  const lines = r.stdout.trimEnd().split('\n');
+  t.match(lines.at(-1), /^Verdict: FAILED \(2 errors, /);
+  t.same(
+    lines.filter((l) => l.startsWith('Verdict')),
+    [lines.at(-1)],
+    'one verdict line, the last',
+  );
+  t.match(r.stdout, /\\x1b\[8m/, 'the escape shown, not obeyed');
+  t.match(r.stdout, /identity not checked/);
+
+  const ok = join(dir, 'ok.json');
+  writeFileSync(ok, serializeBundle(bundle));
+  const pinned = runCli([
+    'audit',
+    'verify',
+    ok,
+    '--witness',
+    formatVerifierKey(w.a.origin, NOTE_KEY_TYPE_COSIGNATURE_V1, w.a.key.publicKey.bytes),
+  ]);
+  t.equal(pinned.status, 0, pinned.stderr);
+  t.match(pinned.stdout, /cosigned by: {2}a \(ln[a-z2-7]+\): .*pinned witness key/);
+  t.notMatch(pinned.stdout, /identity not checked/);
+  const json = runCli(['audit', 'verify', ok, '--witness', 'nonsense', '--json']);
+  t.equal(json.status, 2, 'a malformed --witness is a usage error');
+});
+
+t.test('verify-disclosure escapes the disclosed text and ends with the verdict', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-disclosure-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let contentKey: Uint8Array | undefined;
+  const env = sealEnvelope(
+    alice,
+    params({
+      payload: {
+        ...payload,
+        subject: 'x\x1b]0;owned\x07',
+        body: 'line 1\nVERIFIED: forged\x1b[8m\r\nline 3',
+      },
+    }),
+    { pairKeys: new PairKeyCache(), onContentKey: (k) => (contentKey = k) },
+  );
+  const file = join(dir, 'd.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      format: 'liaison-disclosure/1',
+      id: 'd1',
+      sender: nodeIdToText(alice.nodeId),
+      messageId: messageIdToText(env.header.messageId),
+      auditor: 'sup\x1b[2Jervisor',
+      disclosedBy: 'admin',
+      justification: 'because\nVerdict: VERIFIED',
+      envelope: Buffer.from(env.bytes).toString('base64'),
+      contentKey: Buffer.from(contentKey!).toString('base64'),
+      senderIdentityKey: Buffer.from(alice.signingKey.publicKey.bytes).toString('base64'),
+    }),
+  );
+  const r = runCli(['audit', 'verify-disclosure', file]);
+  t.equal(r.status, 0, r.stderr);
+  t.notMatch(r.stdout, CONTROL, 'no control character reaches the terminal');
+  const lines = r.stdout.trimEnd().split('\n');
+  t.match(lines.at(-1), /^Verdict: VERIFIED/);
+  t.same(
+    lines.filter((l) => /^\S/.test(l) && /VERIFIED/.test(l)),
+    [lines.at(-1)],
+    'only the last line starts with a verdict',
+  );
+  t.ok(lines.includes('    line 3'), 'body lines are indented');
 });
