@@ -36,9 +36,11 @@ Usage:
                                sign, encrypt and queue a message (officer token)
   liaison inbox [--unread] [--from NODE] [--mailbox M] [--limit N] [--before CURSOR]
   liaison outbox [--limit N] [--before CURSOR]
-  liaison show MESSAGE         decrypt and print a message (officer; recorded in the audit log)
+  liaison show MESSAGE [--sender NODE]
+                               decrypt and print a message (officer; recorded in the audit log)
   liaison status MESSAGE       delivery status per recipient
-  liaison ack MESSAGE          acknowledge a received message to its sender (officer)
+  liaison ack MESSAGE [--sender NODE]
+                               acknowledge a received message to its sender (officer)
   liaison events [--after ID] [--count N]
                                follow what happens (messages, statuses, peers)
   liaison users [list | add NAME ROLE | remove NAME]      roles: officer, auditor, admin

@@ -29,9 +29,9 @@ const USAGE: Record<MessageVerb, string> = {
   inbox:
     'liaison inbox [--unread] [--from NODE] [--mailbox M] [--priority P] [--limit N] [--before CURSOR]',
   outbox: 'liaison outbox [--limit N] [--before CURSOR]',
-  show: 'liaison show MESSAGE',
+  show: 'liaison show MESSAGE [--sender NODE]',
   status: 'liaison status MESSAGE',
-  ack: 'liaison ack MESSAGE',
+  ack: 'liaison ack MESSAGE [--sender NODE]',
   events: 'liaison events [--after ID] [--count N]',
   users: 'liaison users [list | add NAME officer|auditor|admin | remove NAME]',
   tokens: 'liaison tokens [list [USER] | issue USER [--label L] [--ttl SECONDS] | revoke ID]',
@@ -98,6 +98,7 @@ export async function messageVerb(
       after: { type: 'string' },
       count: { type: 'string' },
       label: { type: 'string' },
+      sender: { type: 'string' },
     },
   });
   const needs = (n: number): void => {
@@ -109,6 +110,10 @@ export async function messageVerb(
     return Number(v);
   };
   const t = target(values);
+  // Message IDs are unique per sender: --sender picks one when two senders used the same ID.
+  if (values.sender !== undefined && !NODE_ID.test(values.sender))
+    throw new UsageError('--sender must be a node ID (ln…)');
+  const bySender = values.sender === undefined ? '' : `?sender=${values.sender}`;
   const out = (j: Json, human: () => void) =>
     values.json ? say(JSON.stringify(j, null, 2)) : human();
 
@@ -176,7 +181,7 @@ export async function messageVerb(
     }
     case 'show': {
       needs(1);
-      const j = await call(t, 'GET', `/v1/messages/${positionals[0]!}`);
+      const j = await call(t, 'GET', `/v1/messages/${positionals[0]!}${bySender}`);
       return out(j, () => {
         const c = j.content as Json;
         say(
@@ -218,7 +223,7 @@ export async function messageVerb(
     }
     case 'ack': {
       needs(1);
-      const j = await call(t, 'POST', `/v1/messages/${positionals[0]!}/ack`);
+      const j = await call(t, 'POST', `/v1/messages/${positionals[0]!}/ack${bySender}`);
       return out(j, () =>
         say(`Acknowledged ${positionals[0]!}; the sender is told (${j.ackMessageId as string})`),
       );
