@@ -350,7 +350,18 @@ async function followEvents(
           const i = line.indexOf(': ');
           if (i > 0) fields[line.slice(0, i)] = line.slice(i + 2);
         }
-        if (fields.id === undefined) continue;
+        if (fields.id === undefined) {
+          // The node pruned events this client had not seen: say so, never skip silently.
+          if (fields.event === 'events.lost') {
+            const data = JSON.parse(fields.data ?? '{}') as Json;
+            if (json) say(JSON.stringify({ type: 'events.lost', data }));
+            else
+              say(
+                `!  events.lost  events ${String(data.from)} to ${String(data.to)} were pruned before this client saw them; re-read the inbox and statuses`,
+              );
+          }
+          continue;
+        }
         last = Number(fields.id);
         seen += 1;
         if (json)
@@ -362,10 +373,11 @@ async function followEvents(
             }),
           );
         else say(`${fields.id}  ${fields.event ?? ''}  ${fields.data ?? ''}`);
-      }
-      if (count !== null && seen >= count) {
-        await reader.cancel();
-        return;
+        // --count N prints exactly N events, even when one read brought more.
+        if (count !== null && seen >= count) {
+          await reader.cancel();
+          return;
+        }
       }
     }
   }
