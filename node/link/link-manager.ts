@@ -313,7 +313,14 @@ export class LinkManager {
         }
       },
     });
-    this.#o.directory.pairedWithInviter(inv, est.hello, this.#o.clock.now());
+    try {
+      this.#o.directory.pairedWithInviter(inv, est.hello, this.#o.clock.now());
+    } catch (err) {
+      // Pinning failed after the handshake (e.g. this node already pins another key for that
+      // ID): the authenticated socket must not be left open with nobody reading it.
+      est.ws.close(closeCodeFor(codeOf(err)), codeOf(err).slice(0, 100));
+      throw err;
+    }
     this.#established(peerId, est.ws, est.transport, est.pending, true, 'invitation');
     return peerId;
   }
