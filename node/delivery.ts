@@ -470,7 +470,6 @@ export class Delivery {
           Math.min(PUMP_BATCH, window),
         ) as {
           sequence: unknown;
-          row_id: unknown;
           size: unknown;
           status: string;
           message_id: Uint8Array;
@@ -480,14 +479,12 @@ export class Delivery {
         const cut = rows.findIndex((r, i) => (bytes += int(r.size)) > PUMP_BATCH_BYTES && i > 0);
         if (cut > 0) rows.length = cut;
         if (rows.length === 0) return;
-        st.backlog.push(
-          ...encodeEnvelopes(
-            rows.map(
-              (r) => (this.#s.envelopeOf.get(r.row_id) as { envelope: Uint8Array }).envelope,
-            ),
-          ),
-        );
-        st.cursor = int(rows.at(-1)!.sequence);
+        const first = int(rows[0]!.sequence);
+        const last = int(rows.at(-1)!.sequence);
+        // The same conditions over the same sequence range: exactly the envelopes of `rows`.
+        const envelopes = this.#s.envelopesToSend.all(peerId, first, last, now) as Uint8Array[];
+        st.backlog.push(...encodeEnvelopes(envelopes));
+        st.cursor = last;
         const fresh = rows.filter((r) => r.status === 'queued');
         if (fresh.length > 0) {
           // Not fsync'd: a lost 'sent' mark only means the envelope is sent again (deduped).
@@ -638,8 +635,11 @@ export class Delivery {
     const me = this.#d.identity();
     const now = this.#d.clock.now();
     const from = nodeIdFromText(peerId);
-    const pending = new Set<string>();
+    /** Envelope hash of each message ID accepted in this batch (hex ID). */
     const batchHashes = new Map<string, Uint8Array>();
+    // The stored row for the ID being checked, looked up once: it answers both "is this a
+    // resend" (same envelope hash) and the replay rule (same ID, another envelope).
+    let looked: { id: MessageId; stored: boolean } | null = null;
     let lastIn = int(
       (this.#s.lastIn.get(peerId) as { last_in: unknown } | undefined)?.last_in ?? 0,
     );
@@ -655,7 +655,9 @@ export class Delivery {
         if (ok === undefined) certified.set(hex, (ok = this.#d.peers.isCertifiedDhKey(peerId, k)));
         return ok;
       },
-      hasSeen: (_s, id) => pending.has(toHex(id)) || this.#s.findIn.get(peerId, id) !== undefined,
+      hasSeen: (_s, id) =>
+        batchHashes.has(toHex(id)) ||
+        (looked?.id === id ? looked.stored : this.#s.findIn.get(peerId, id) !== undefined),
       lastSequence: () => lastIn,
     };
     const outcomes: Outcome[] = [];
@@ -665,8 +667,9 @@ export class Delivery {
         env = decodeEnvelope(bytes);
         const h = env.header;
         // The same envelope again (a resend after a crash or a lost receipt): receipt it again.
+        const idHex = toHex(h.messageId);
         if (equalBytes(h.senderNodeId, from)) {
-          const earlier = batchHashes.get(toHex(h.messageId));
+          const earlier = batchHashes.get(idHex);
           if (earlier !== undefined && equalBytes(earlier, env.envelopeHash)) {
             // Repeated within this batch: receipted with the log index its first copy gets.
             outcomes.push({ kind: 'duplicate', env, logIndex: -1 });
@@ -674,6 +677,7 @@ export class Delivery {
           }
           const prior = this.#s.findIn.get(peerId, h.messageId) as
             { envelope_hash: Uint8Array; log_index: unknown } | undefined;
+          looked = { id: h.messageId, stored: prior !== undefined };
           if (
             prior !== undefined &&
             equalBytes(new Uint8Array(prior.envelope_hash), env.envelopeHash)
@@ -684,8 +688,7 @@ export class Delivery {
         }
         const a = acceptDecoded(env, me, view, now, this.#pairKeys, from);
         const r = h.recipients[a.recipientIndex]!;
-        pending.add(toHex(h.messageId));
-        batchHashes.set(toHex(h.messageId), env.envelopeHash);
+        batchHashes.set(idHex, env.envelopeHash);
         lastIn = r.sequence;
         outcomes.push({
           kind: 'accepted',
@@ -1275,11 +1278,17 @@ function prepare(db: Store['database']) {
       "SELECT sequence FROM deliveries WHERE peer = ? AND status IN ('queued', 'sent') ORDER BY sequence LIMIT 1",
     ),
     nextToSend: p(
-      `SELECT d.sequence, d.status, m.row_id, length(m.envelope) AS size, m.message_id FROM deliveries d
+      `SELECT d.sequence, d.status, length(m.envelope) AS size, m.message_id FROM deliveries d
        JOIN messages m ON m.row_id = d.message_row
        WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence > ? AND m.expires_at > ?
        ORDER BY d.sequence LIMIT ?`,
     ),
+    envelopesToSend: p(
+      `SELECT m.envelope FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence BETWEEN ? AND ?
+         AND m.expires_at > ?
+       ORDER BY d.sequence`,
+    ).pluck(),
     markSent: p(
       "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ? WHERE peer = ? AND sequence = ? AND status = 'queued'",
     ),
@@ -1315,7 +1324,6 @@ function prepare(db: Store['database']) {
     ),
     byMessageId: p(`SELECT ${META_COLUMNS} FROM messages WHERE message_id = ? ORDER BY row_id`),
     sealedOf: p('SELECT envelope, sealed_key FROM messages WHERE row_id = ?'),
-    envelopeOf: p('SELECT envelope FROM messages WHERE row_id = ?'),
     deliveriesOf: p('SELECT * FROM deliveries WHERE message_row = ? ORDER BY peer'),
     markRead: p(
       'UPDATE messages SET read_at = coalesce(read_at, ?), read_by = coalesce(read_by, ?) WHERE row_id = ?',
