@@ -251,6 +251,11 @@ export class Delivery {
   /** Peers that got new deliveries in the current group commit: pumped right after it. */
   readonly #submittedTo = new Set<string>();
   #storageKey: Uint8Array;
+  /**
+   * No open delivery expires before this (ms): the sweep's scan is skipped until then. Unknown
+   * (-Infinity) at start; lowered by every submit, recomputed after every scan.
+   */
+  #nextExpiry = -Infinity;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
   readonly #s: ReturnType<typeof prepare>;
@@ -326,6 +331,8 @@ export class Delivery {
       { pairKeys: this.#pairKeys, onContentKey: (k) => (captured.key = k) },
     );
     const h = env.header;
+    // A job that rolls back leaves an earlier bound than needed: one scan for nothing.
+    if (h.expiresAt < this.#nextExpiry) this.#nextExpiry = h.expiresAt;
     const sender = nodeIdToText(me.nodeId);
     const contentKey = captured.key;
     if (contentKey === null) throw new LiaisonError('LIAISON_ERR_INTERNAL', 'no content key');
@@ -434,8 +441,9 @@ export class Delivery {
     return st;
   }
 
+  /** Every peer whose link came up; #pump returns at once for one with nothing to send. */
   #pumpAll(): void {
-    for (const r of this.#s.peersWithPending.all() as { peer: string }[]) this.#pump(r.peer);
+    for (const peer of this.#peers.keys()) this.#pump(peer);
   }
 
   /**
@@ -522,28 +530,34 @@ export class Delivery {
   #sweep(): void {
     if (this.#stopped) return;
     const now = this.#d.clock.now();
-    try {
-      this.#d.store.transaction(() => {
-        for (const r of this.#s.expiredOpen.all(now) as Record<string, unknown>[]) {
-          const peer = String(r.peer);
-          this.#s.setFinal.run('expired', 'LIAISON_ERR_ENVELOPE_EXPIRED', now, peer, r.sequence);
-          this.#d.audit.append('delivery-failed', now, {
-            messageId: asMessageId(new Uint8Array(r.message_id as Uint8Array)),
-            recipient: nodeIdFromText(peer),
-            status: 'expired',
-            code: 'LIAISON_ERR_ENVELOPE_EXPIRED',
-          });
-          this.#d.events.record('message.status', {
-            messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
-            recipient: peer,
-            status: 'expired',
-            reason: 'LIAISON_ERR_ENVELOPE_EXPIRED',
-          });
-        }
-      });
-    } catch (err) {
-      this.#d.log.warn({ err: String(err) }, 'expiry sweep failed');
-    }
+    // Scanning every open delivery each second cost tens of milliseconds of the event loop with a
+    // backlog of thousands: scan only once the earliest open expiry has passed.
+    if (now >= this.#nextExpiry)
+      try {
+        const next = this.#d.store.transaction(() => {
+          for (const r of this.#s.expiredOpen.all(now) as Record<string, unknown>[]) {
+            const peer = String(r.peer);
+            this.#s.setFinal.run('expired', 'LIAISON_ERR_ENVELOPE_EXPIRED', now, peer, r.sequence);
+            this.#d.audit.append('delivery-failed', now, {
+              messageId: asMessageId(new Uint8Array(r.message_id as Uint8Array)),
+              recipient: nodeIdFromText(peer),
+              status: 'expired',
+              code: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+            });
+            this.#d.events.record('message.status', {
+              messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
+              recipient: peer,
+              status: 'expired',
+              reason: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+            });
+          }
+          return this.#s.nextOpenExpiry.get() as number | null;
+        });
+        // Only once committed: rolled back, the same deliveries are scanned again next time.
+        this.#nextExpiry = next ?? Infinity;
+      } catch (err) {
+        this.#d.log.warn({ err: String(err) }, 'expiry sweep failed');
+      }
     this.#pumpAll();
     this.#d.events.prune();
   }
@@ -1273,7 +1287,10 @@ function prepare(db: Store['database']) {
       `INSERT INTO deliveries (message_row, peer, sequence, mailbox, status, updated_at)
        VALUES (?, ?, ?, ?, 'queued', ?)`,
     ),
-    peersWithPending: p("SELECT DISTINCT peer FROM deliveries WHERE status IN ('queued', 'sent')"),
+    nextOpenExpiry: p(
+      `SELECT MIN(m.expires_at) FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE d.status IN ('queued', 'sent')`,
+    ).pluck(),
     oldestPending: p(
       "SELECT sequence FROM deliveries WHERE peer = ? AND status IN ('queued', 'sent') ORDER BY sequence LIMIT 1",
     ),
