@@ -291,7 +291,7 @@ export class Delivery {
    */
   async submit(req: SubmitRequest): Promise<Submitted> {
     const ref = checkSubmit(req);
-    return this.#commit.run(() => this.#seal(req, ref));
+    return this.#commit.run(() => this.#seal(req, ref), req.priority !== 'routine');
   }
 
   /** Seals and queues, inside the caller's transaction (a group-commit job). */
@@ -1202,7 +1202,7 @@ export class Delivery {
         messageId: asMessageId(new Uint8Array(row.message_id as Uint8Array)),
       });
       return this.#seal(req, ref);
-    });
+    }, req.priority !== 'routine');
   }
 }
 
