@@ -251,6 +251,11 @@ export class Delivery {
   /** Peers that got new deliveries in the current group commit: pumped right after it. */
   readonly #submittedTo = new Set<string>();
   #storageKey: Uint8Array;
+  /**
+   * No open delivery expires before this (ms): the sweep's scan is skipped until then. Unknown
+   * (-Infinity) at start; lowered by every submit, recomputed after every scan.
+   */
+  #nextExpiry = -Infinity;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
   readonly #s: ReturnType<typeof prepare>;
@@ -286,7 +291,7 @@ export class Delivery {
    */
   async submit(req: SubmitRequest): Promise<Submitted> {
     const ref = checkSubmit(req);
-    return this.#commit.run(() => this.#seal(req, ref));
+    return this.#commit.run(() => this.#seal(req, ref), req.priority !== 'routine');
   }
 
   /** Seals and queues, inside the caller's transaction (a group-commit job). */
@@ -326,6 +331,8 @@ export class Delivery {
       { pairKeys: this.#pairKeys, onContentKey: (k) => (captured.key = k) },
     );
     const h = env.header;
+    // A job that rolls back leaves an earlier bound than needed: one scan for nothing.
+    if (h.expiresAt < this.#nextExpiry) this.#nextExpiry = h.expiresAt;
     const sender = nodeIdToText(me.nodeId);
     const contentKey = captured.key;
     if (contentKey === null) throw new LiaisonError('LIAISON_ERR_INTERNAL', 'no content key');
@@ -434,8 +441,9 @@ export class Delivery {
     return st;
   }
 
+  /** Every peer whose link came up; #pump returns at once for one with nothing to send. */
   #pumpAll(): void {
-    for (const r of this.#s.peersWithPending.all() as { peer: string }[]) this.#pump(r.peer);
+    for (const peer of this.#peers.keys()) this.#pump(peer);
   }
 
   /**
@@ -470,7 +478,6 @@ export class Delivery {
           Math.min(PUMP_BATCH, window),
         ) as {
           sequence: unknown;
-          row_id: unknown;
           size: unknown;
           status: string;
           message_id: Uint8Array;
@@ -480,14 +487,12 @@ export class Delivery {
         const cut = rows.findIndex((r, i) => (bytes += int(r.size)) > PUMP_BATCH_BYTES && i > 0);
         if (cut > 0) rows.length = cut;
         if (rows.length === 0) return;
-        st.backlog.push(
-          ...encodeEnvelopes(
-            rows.map(
-              (r) => (this.#s.envelopeOf.get(r.row_id) as { envelope: Uint8Array }).envelope,
-            ),
-          ),
-        );
-        st.cursor = int(rows.at(-1)!.sequence);
+        const first = int(rows[0]!.sequence);
+        const last = int(rows.at(-1)!.sequence);
+        // The same conditions over the same sequence range: exactly the envelopes of `rows`.
+        const envelopes = this.#s.envelopesToSend.all(peerId, first, last, now) as Uint8Array[];
+        st.backlog.push(...encodeEnvelopes(envelopes));
+        st.cursor = last;
         const fresh = rows.filter((r) => r.status === 'queued');
         if (fresh.length > 0) {
           // Not fsync'd: a lost 'sent' mark only means the envelope is sent again (deduped).
@@ -525,28 +530,34 @@ export class Delivery {
   #sweep(): void {
     if (this.#stopped) return;
     const now = this.#d.clock.now();
-    try {
-      this.#d.store.transaction(() => {
-        for (const r of this.#s.expiredOpen.all(now) as Record<string, unknown>[]) {
-          const peer = String(r.peer);
-          this.#s.setFinal.run('expired', 'LIAISON_ERR_ENVELOPE_EXPIRED', now, peer, r.sequence);
-          this.#d.audit.append('delivery-failed', now, {
-            messageId: asMessageId(new Uint8Array(r.message_id as Uint8Array)),
-            recipient: nodeIdFromText(peer),
-            status: 'expired',
-            code: 'LIAISON_ERR_ENVELOPE_EXPIRED',
-          });
-          this.#d.events.record('message.status', {
-            messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
-            recipient: peer,
-            status: 'expired',
-            reason: 'LIAISON_ERR_ENVELOPE_EXPIRED',
-          });
-        }
-      });
-    } catch (err) {
-      this.#d.log.warn({ err: String(err) }, 'expiry sweep failed');
-    }
+    // Scanning every open delivery each second cost tens of milliseconds of the event loop with a
+    // backlog of thousands: scan only once the earliest open expiry has passed.
+    if (now >= this.#nextExpiry)
+      try {
+        const next = this.#d.store.transaction(() => {
+          for (const r of this.#s.expiredOpen.all(now) as Record<string, unknown>[]) {
+            const peer = String(r.peer);
+            this.#s.setFinal.run('expired', 'LIAISON_ERR_ENVELOPE_EXPIRED', now, peer, r.sequence);
+            this.#d.audit.append('delivery-failed', now, {
+              messageId: asMessageId(new Uint8Array(r.message_id as Uint8Array)),
+              recipient: nodeIdFromText(peer),
+              status: 'expired',
+              code: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+            });
+            this.#d.events.record('message.status', {
+              messageId: messageIdToText(asMessageId(new Uint8Array(r.message_id as Uint8Array))),
+              recipient: peer,
+              status: 'expired',
+              reason: 'LIAISON_ERR_ENVELOPE_EXPIRED',
+            });
+          }
+          return this.#s.nextOpenExpiry.get() as number | null;
+        });
+        // Only once committed: rolled back, the same deliveries are scanned again next time.
+        this.#nextExpiry = next ?? Infinity;
+      } catch (err) {
+        this.#d.log.warn({ err: String(err) }, 'expiry sweep failed');
+      }
     this.#pumpAll();
     this.#d.events.prune();
   }
@@ -638,8 +649,11 @@ export class Delivery {
     const me = this.#d.identity();
     const now = this.#d.clock.now();
     const from = nodeIdFromText(peerId);
-    const pending = new Set<string>();
+    /** Envelope hash of each message ID accepted in this batch (hex ID). */
     const batchHashes = new Map<string, Uint8Array>();
+    // The stored row for the ID being checked, looked up once: it answers both "is this a
+    // resend" (same envelope hash) and the replay rule (same ID, another envelope).
+    let looked: { id: MessageId; stored: boolean } | null = null;
     let lastIn = int(
       (this.#s.lastIn.get(peerId) as { last_in: unknown } | undefined)?.last_in ?? 0,
     );
@@ -655,7 +669,9 @@ export class Delivery {
         if (ok === undefined) certified.set(hex, (ok = this.#d.peers.isCertifiedDhKey(peerId, k)));
         return ok;
       },
-      hasSeen: (_s, id) => pending.has(toHex(id)) || this.#s.findIn.get(peerId, id) !== undefined,
+      hasSeen: (_s, id) =>
+        batchHashes.has(toHex(id)) ||
+        (looked?.id === id ? looked.stored : this.#s.findIn.get(peerId, id) !== undefined),
       lastSequence: () => lastIn,
     };
     const outcomes: Outcome[] = [];
@@ -665,8 +681,9 @@ export class Delivery {
         env = decodeEnvelope(bytes);
         const h = env.header;
         // The same envelope again (a resend after a crash or a lost receipt): receipt it again.
+        const idHex = toHex(h.messageId);
         if (equalBytes(h.senderNodeId, from)) {
-          const earlier = batchHashes.get(toHex(h.messageId));
+          const earlier = batchHashes.get(idHex);
           if (earlier !== undefined && equalBytes(earlier, env.envelopeHash)) {
             // Repeated within this batch: receipted with the log index its first copy gets.
             outcomes.push({ kind: 'duplicate', env, logIndex: -1 });
@@ -674,6 +691,7 @@ export class Delivery {
           }
           const prior = this.#s.findIn.get(peerId, h.messageId) as
             { envelope_hash: Uint8Array; log_index: unknown } | undefined;
+          looked = { id: h.messageId, stored: prior !== undefined };
           if (
             prior !== undefined &&
             equalBytes(new Uint8Array(prior.envelope_hash), env.envelopeHash)
@@ -684,8 +702,7 @@ export class Delivery {
         }
         const a = acceptDecoded(env, me, view, now, this.#pairKeys, from);
         const r = h.recipients[a.recipientIndex]!;
-        pending.add(toHex(h.messageId));
-        batchHashes.set(toHex(h.messageId), env.envelopeHash);
+        batchHashes.set(idHex, env.envelopeHash);
         lastIn = r.sequence;
         outcomes.push({
           kind: 'accepted',
@@ -1185,7 +1202,7 @@ export class Delivery {
         messageId: asMessageId(new Uint8Array(row.message_id as Uint8Array)),
       });
       return this.#seal(req, ref);
-    });
+    }, req.priority !== 'routine');
   }
 }
 
@@ -1270,16 +1287,25 @@ function prepare(db: Store['database']) {
       `INSERT INTO deliveries (message_row, peer, sequence, mailbox, status, updated_at)
        VALUES (?, ?, ?, ?, 'queued', ?)`,
     ),
-    peersWithPending: p("SELECT DISTINCT peer FROM deliveries WHERE status IN ('queued', 'sent')"),
+    nextOpenExpiry: p(
+      `SELECT MIN(m.expires_at) FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE d.status IN ('queued', 'sent')`,
+    ).pluck(),
     oldestPending: p(
       "SELECT sequence FROM deliveries WHERE peer = ? AND status IN ('queued', 'sent') ORDER BY sequence LIMIT 1",
     ),
     nextToSend: p(
-      `SELECT d.sequence, d.status, m.row_id, length(m.envelope) AS size, m.message_id FROM deliveries d
+      `SELECT d.sequence, d.status, length(m.envelope) AS size, m.message_id FROM deliveries d
        JOIN messages m ON m.row_id = d.message_row
        WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence > ? AND m.expires_at > ?
        ORDER BY d.sequence LIMIT ?`,
     ),
+    envelopesToSend: p(
+      `SELECT m.envelope FROM deliveries d JOIN messages m ON m.row_id = d.message_row
+       WHERE d.peer = ? AND d.status IN ('queued', 'sent') AND d.sequence BETWEEN ? AND ?
+         AND m.expires_at > ?
+       ORDER BY d.sequence`,
+    ).pluck(),
     markSent: p(
       "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ? WHERE peer = ? AND sequence = ? AND status = 'queued'",
     ),
@@ -1315,7 +1341,6 @@ function prepare(db: Store['database']) {
     ),
     byMessageId: p(`SELECT ${META_COLUMNS} FROM messages WHERE message_id = ? ORDER BY row_id`),
     sealedOf: p('SELECT envelope, sealed_key FROM messages WHERE row_id = ?'),
-    envelopeOf: p('SELECT envelope FROM messages WHERE row_id = ?'),
     deliveriesOf: p('SELECT * FROM deliveries WHERE message_row = ? ORDER BY peer'),
     markRead: p(
       'UPDATE messages SET read_at = coalesce(read_at, ?), read_by = coalesce(read_by, ?) WHERE row_id = ?',

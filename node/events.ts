@@ -33,6 +33,15 @@ export interface StoredEvent {
   readonly data: Record<string, unknown>;
 }
 
+/** A stored event with its data as the JSON text stored (what an event stream sends on). */
+export interface StoredEventText {
+  readonly id: number;
+  readonly at: number;
+  readonly type: EventType;
+  /** A JSON object, as JSON.stringify wrote it; it has no member `at`. */
+  readonly data: string;
+}
+
 export class EventLog {
   readonly #insert: Database.Statement;
   readonly #after: Database.Statement;
@@ -57,6 +66,8 @@ export class EventLog {
 
   /** Records an event (inside the caller's transaction, if any) and wakes listeners afterwards. */
   record(type: EventType, data: Record<string, unknown>): void {
+    // Streams add the time as member `at` (afterText): the data must not have one of its own.
+    if ('at' in data) throw new Error('event data must not have a member named at');
     this.#insert.run(this.#clock.now(), type, JSON.stringify(data));
     this.#sincePrune += 1;
     // Woken on the next turn: after the caller's synchronous transaction has committed.
@@ -70,12 +81,15 @@ export class EventLog {
   }
 
   after(id: number, limit = EVENT_READ_BATCH): StoredEvent[] {
-    return (this.#after.all(id, limit) as Record<string, unknown>[]).map((r) => ({
-      id: r.id as number,
-      at: r.at as number,
-      type: r.type as EventType,
-      data: JSON.parse(r.data as string) as Record<string, unknown>,
+    return this.afterText(id, limit).map((e) => ({
+      ...e,
+      data: JSON.parse(e.data) as Record<string, unknown>,
     }));
+  }
+
+  /** Like `after`, with the data left as stored: an event stream need not parse it. */
+  afterText(id: number, limit = EVENT_READ_BATCH): StoredEventText[] {
+    return this.#after.all(id, limit) as StoredEventText[];
   }
 
   /** The oldest retained event's ID, null when there is none. */

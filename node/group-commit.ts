@@ -6,6 +6,10 @@
  *
  * A job's promise settles only after the shared transaction has committed, so nothing is
  * reported to anyone before it is durable.
+ *
+ * Urgent jobs (an urgent or emergency message) commit first, in a transaction of their own: they
+ * never wait for up to MAX_GROUP_COMMIT_JOBS routine jobs to run before their commit. The routine
+ * jobs follow on the next turn.
  */
 import type { Store } from './store.ts';
 
@@ -21,6 +25,7 @@ interface Job {
 export class GroupCommit {
   readonly #store: Store;
   #queue: Job[] = [];
+  #urgent: Job[] = [];
   #scheduled = false;
   /** Called after each commit with no arguments (e.g. to start sending what was queued). */
   readonly #afterCommit: () => void;
@@ -30,9 +35,13 @@ export class GroupCommit {
     this.#afterCommit = afterCommit;
   }
 
-  run<T>(fn: () => T): Promise<T> {
+  run<T>(fn: () => T, urgent = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      (urgent ? this.#urgent : this.#queue).push({
+        run: fn,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
@@ -42,8 +51,11 @@ export class GroupCommit {
 
   #flush(): void {
     this.#scheduled = false;
-    const jobs = this.#queue.splice(0, MAX_GROUP_COMMIT_JOBS);
-    if (this.#queue.length > 0) {
+    const jobs = (this.#urgent.length > 0 ? this.#urgent : this.#queue).splice(
+      0,
+      MAX_GROUP_COMMIT_JOBS,
+    );
+    if (this.#queue.length > 0 || this.#urgent.length > 0) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }

@@ -24,7 +24,7 @@ import {
 import type { HandlingCode, Payload, Priority } from '../../protocol/index.ts';
 import { DEFAULT_MESSAGE_TTL_MS } from '../delivery.ts';
 import type { Delivery, MessageMeta } from '../delivery.ts';
-import type { EventLog, StoredEvent } from '../events.ts';
+import type { EventLog } from '../events.ts';
 import type { Role } from '../users.ts';
 import { ALL_ROLES, responses } from './server.ts';
 
@@ -438,14 +438,18 @@ export function messageRoutes(
             });
             return;
           }
-          const batch: StoredEvent[] = events.after(last);
-          for (const e of batch) {
-            res.write(
-              `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e.data, at: iso(e.at) })}\n\n`,
-            );
-            last = e.id;
-          }
+          const batch = events.afterText(last);
           if (batch.length === 0) return;
+          // One write per batch. The data is sent as stored, with the time appended as its last
+          // member: the same text JSON.stringify({ ...data, at }) would give, without parsing.
+          let chunk = '';
+          for (const e of batch) {
+            const at = `"at":"${new Date(e.at).toISOString()}"}`;
+            const data = e.data === '{}' ? `{${at}` : `${e.data.slice(0, -1)},${at}`;
+            chunk += `id: ${e.id}\nevent: ${e.type}\ndata: ${data}\n\n`;
+          }
+          res.write(chunk);
+          last = batch.at(-1)!.id;
         }
       };
       let draining = false;

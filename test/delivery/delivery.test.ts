@@ -105,6 +105,36 @@ t.test('receiver down: 500 queued messages arrive in order, exactly once', async
   );
 });
 
+t.test(
+  'receiver down: an expiring message expires, the next one arrives after a gap',
+  async (t) => {
+    const c = await Cluster.create(t, 2);
+    const [a, b] = [c.node(0), c.node(1)];
+    await c.pair(a, b);
+    await c.waitFor(() => a.linkUp(b), 'link up');
+    await b.stop();
+    // Sweeps with nothing to expire first: the outbox scan waits for the earliest expiry.
+    await new Promise((r) => setTimeout(r, 1500));
+    const late = await a.send([b], 'too late', { ttlSeconds: 1 });
+    const kept = await a.send([b], 'in time');
+    await c.waitFor(
+      async () => (await a.statuses(late))[b.nodeId] === 'expired',
+      'expired',
+      10_000,
+    );
+    t.equal((await a.statuses(kept))[b.nodeId], 'queued', 'the other one waits');
+    await b.start();
+    await allDelivered(c, a, [kept], b);
+    const inbox = await b.inbox();
+    t.same(
+      inbox.map((m) => [m.messageId, m.sequence, m.gap]),
+      [[kept, 2, { from: 1, to: 1 }]],
+      'only the one in time, with the gap where the expired one was',
+    );
+    t.equal((await a.statuses(late))[b.nodeId], 'expired', 'and the expired one stays so');
+  },
+);
+
 t.test('a node with an event-stream follower attached still stops', async (t) => {
   const c = await Cluster.create(t, 1);
   const a = c.node(0);

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { initCrypto, randomBytes, toHex } from '../../protocol/index.ts';
 import { API_BODY_LIMIT_BYTES } from '../../node/api/server.ts';
+import { EventLog } from '../../node/events.ts';
 import { apiApp } from '../helpers/api-app.ts';
 
 await initCrypto();
@@ -130,3 +131,53 @@ t.test('invitations: create, list without secrets, revoke', async (t) => {
   );
   t.ok(list.json().invitations.length >= 1);
 });
+
+t.test(
+  'event stream: each event as id, type and its data with the time as member at',
+  async (t) => {
+    // Events written by the node's own EventLog class, over the same database.
+    const events = new EventLog(h.store.database, h.clock);
+    const from = events.lastId();
+    const written = [
+      { type: 'message.status', data: { messageId: 'm1', recipient: 'ln1', status: 'sent' } },
+      { type: 'message.gap', data: { sender: 'ln2', from: 3, to: 7 } },
+      {
+        type: 'audit.alert',
+        data: { finding: 'fork', note: 'é "quoted" \\ \n', nested: [1, { a: null }] },
+      },
+      { type: 'peer.up', data: {} },
+    ] as const;
+    h.store.transaction(() => {
+      for (const e of written) events.record(e.type, e.data);
+    });
+    t.throws(
+      () => events.record('peer.up', { at: 1 }),
+      /member named at/,
+      'data may not carry its own at',
+    );
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = h.app.server.address() as { port: number };
+    const ctl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/v1/events?after=${from}`, {
+      headers: auth,
+      signal: ctl.signal,
+    });
+    const reader = res.body!.getReader();
+    let text = '';
+    while ((text.match(/\n\n/g) ?? []).length < written.length + 1)
+      text += new TextDecoder().decode((await reader.read()).value);
+    ctl.abort();
+    const at = new Date(h.clock.now()).toISOString();
+    const expected = written
+      .map(
+        (e, i) =>
+          `id: ${from + i + 1}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e.data, at })}\n\n`,
+      )
+      .join('');
+    t.equal(
+      text,
+      `: liaison event stream\n\n${expected}`,
+      'exactly JSON.stringify({ ...data, at })',
+    );
+  },
+);
