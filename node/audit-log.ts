@@ -46,7 +46,7 @@ export class AuditLog {
   readonly #leaf: Database.Statement;
   readonly #node: Database.Statement;
   readonly #insertNode: Database.Statement;
-  readonly #lastSubstantive: Database.Statement;
+  readonly #substantiveSince: Database.Statement;
   readonly read: StoredHashReader;
 
   constructor(db: Database.Database) {
@@ -69,14 +69,15 @@ export class AuditLog {
     this.#leaf = db.prepare('SELECT leaf_hash FROM audit_log WHERE idx = ?').pluck();
     this.#node = db.prepare('SELECT hash FROM audit_tree WHERE level = ? AND idx = ?').pluck();
     this.#insertNode = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
-    this.#lastSubstantive = db
+    // A range scan from `from` on the primary key: cost grows with the entries since the last
+    // checkpoint, not with the log.
+    this.#substantiveSince = db
       .prepare(
-        `SELECT COALESCE(MAX(idx), -1) FROM audit_log WHERE kind NOT IN (${[...WITNESSING_KINDS]
+        `SELECT 1 FROM audit_log WHERE idx >= ? AND kind NOT IN (${[...WITNESSING_KINDS]
           .map(() => '?')
-          .join(', ')})`,
+          .join(', ')}) LIMIT 1`,
       )
-      .pluck()
-      .safeIntegers(false);
+      .pluck();
     this.read = (level, index) => {
       const h = (level === 0 ? this.#leaf.get(index) : this.#node.get(level, index)) as
         Buffer | undefined;
@@ -110,9 +111,9 @@ export class AuditLog {
     return (this.#size.get() as { n: number }).n;
   }
 
-  /** Index of the newest entry that is not a witnessing record, or -1. */
-  lastSubstantiveIndex(): number {
-    return this.#lastSubstantive.get(...WITNESSING_KINDS) as number;
+  /** Whether an entry other than a witnessing record has index `from` or above. */
+  hasSubstantiveSince(from: number): boolean {
+    return this.#substantiveSince.get(from, ...WITNESSING_KINDS) !== undefined;
   }
 
   entries(from: number, limit: number): AuditRow[] {

@@ -5,7 +5,7 @@
  *
  * A checkpoint is never an audit entry itself (recording it would change the size it states).
  * Cosignatures are recorded (`cosignature-received`), but a checkpoint is issued on the timer only
- * if the log holds something else since the last one (AuditLog.lastSubstantiveIndex), so an idle
+ * if the log holds something else since the last one (AuditLog.hasSubstantiveSince), so an idle
  * federation does not sign and cosign for ever.
  */
 import type Database from 'better-sqlite3';
@@ -128,7 +128,7 @@ export class Checkpoints {
     const size = audit.size();
     if (size === 0) return latest;
     if (latest !== null && latest.size >= size) return latest;
-    if (!force && latest !== null && audit.lastSubstantiveIndex() < latest.size) return latest;
+    if (!force && latest !== null && !audit.hasSubstantiveSince(latest.size)) return latest;
     const rootHash = audit.treeHash(size);
     const note = signCheckpoint(
       { origin: this.origin, size, rootHash, extensions: [] },

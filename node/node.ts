@@ -289,7 +289,8 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     close: (peerId: string, code: string) => links.link(peerId)?.close(code),
     connectedPeers: () => links.connectedPeers(),
   };
-  delivery = new Delivery({
+  // What delivery and the audit subsystem share: storage, clock, identity, peers, links, log.
+  const core = {
     store,
     audit,
     events,
@@ -297,26 +298,16 @@ export async function startNode(d: StartDeps): Promise<RunningNode> {
     identity: () => identity,
     peers: pairing,
     links: linkPort,
-    log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
-  });
+    log: {
+      info: (o: object, m: string) => log.info(o, m),
+      warn: (o: object, m: string) => log.warn(o, m),
+      error: (o: object, m: string) => log.error(o, m),
+    },
+  };
+  delivery = new Delivery(core);
   delivery.start();
   for (const peerId of links.connectedPeers()) delivery.onPeerUp(peerId);
-  const audited = createAuditSubsystem({
-    store,
-    audit,
-    events,
-    clock,
-    identity: () => identity,
-    peers: pairing,
-    links: linkPort,
-    delivery,
-    users,
-    log: {
-      info: (o, m) => log.info(o, m),
-      warn: (o, m) => log.warn(o, m),
-      error: (o, m) => log.error(o, m),
-    },
-  });
+  const audited = createAuditSubsystem({ ...core, delivery, users });
   auditing = audited;
   recordConfig(store, audit, config, clock);
   const damage = audited.checkpoints.selfCheck();
