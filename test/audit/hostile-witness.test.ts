@@ -14,6 +14,8 @@
 import t from 'tap';
 import {
   closeCodeFor,
+  cosign,
+  formatSignatureLine,
   consistencyProof,
   createLocalIdentity,
   decodeInvitation,
@@ -190,6 +192,40 @@ t.test('a peer controlling its own log, against a real witness', async (t) => {
     0,
     'no false rollback alarm',
   );
+
+  // As the target's witness: a cosignature dated far in the future is not stored (it could never
+  // be superseded, and would break every view of the time); one dated now is.
+  const pushes = () => peer.witness.filter((m) => m.type === 'ADD_CHECKPOINT');
+  const forced = await target.api('POST', '/v1/audit/checkpoints');
+  await c.waitFor(
+    () => pushes().some((m) => m.type === 'ADD_CHECKPOINT' && m.request.note === forced.body.note),
+    'the target offers its new checkpoint',
+  );
+  const offered = pushes().at(-1)!;
+  if (offered.type === 'ADD_CHECKPOINT') {
+    const text = offered.request.note.slice(0, offered.request.note.indexOf('\n\n') + 1);
+    const line = (time: number) =>
+      `${formatSignatureLine(cosign(text, origin, mallory.signingKey, time))}\n`;
+    const mine = async () =>
+      (
+        (await target.api('GET', '/v1/audit')).body.checkpoint as {
+          cosignatures: { witness: string }[];
+        }
+      ).cosignatures.filter((x) => x.witness === malloryId);
+    peer.sendData(encodeWitnessMessage({ type: 'COSIGNATURE', lines: line(2 ** 52) }));
+    const status = await target.api('GET', '/v1/audit');
+    t.equal(status.status, 200, 'the status view still works');
+    t.same(await mine(), [], 'a far-future cosignature is not stored');
+    await c.waitFor(
+      () => pushes().length > 1 && pushes().at(-1) !== offered,
+      'the target offers it again',
+      10_000,
+    );
+    peer.sendData(
+      encodeWitnessMessage({ type: 'COSIGNATURE', lines: line(Math.floor(Date.now() / 1000)) }),
+    );
+    await c.waitFor(async () => (await mine()).length === 1, 'a cosignature dated now is stored');
+  }
 
   // A malformed witness message closes the link, with its code.
   peer.sendData(Uint8Array.of(0x40, 0x6f, 0x6c, 0x64));

@@ -167,8 +167,27 @@ t.test('disclosure: to one named auditor, recorded, verifiable offline', async (
   }
 });
 
+t.test('a disclosure belongs to the account, not to its name', async (t) => {
+  const d = await call('POST', '/v1/audit/disclosures', admin, {
+    messageId,
+    auditor: 'supervisor',
+    justification: 'Second look',
+  });
+  t.equal(d.status, 200);
+  h.clock.advance(1000);
+  h.users.remove('supervisor', 'chief');
+  h.clock.advance(1000);
+  const again = await h.tokenFor('auditor', 'supervisor');
+  t.equal(
+    (await call('GET', `/v1/audit/disclosures/${String(d.body.id)}`, again)).status,
+    404,
+    'a new account under the old name does not inherit the disclosure',
+  );
+  t.same((await call('GET', '/v1/audit/disclosures', again)).body.disclosures, [], 'nor lists it');
+});
+
 t.test('checkpoints, entries and proofs agree', async (t) => {
-  const cp = await call('POST', '/v1/audit/checkpoints', auditor);
+  const cp = await call('POST', '/v1/audit/checkpoints', otherAuditor);
   t.equal(cp.status, 200);
   const size = Number(cp.body.size);
   const status = await call('GET', '/v1/audit', admin);
@@ -180,7 +199,11 @@ t.test('checkpoints, entries and proofs agree', async (t) => {
   t.equal(opened.checkpoint.size, size, 'the note states the size');
   const b64 = (s: unknown) => new Uint8Array(Buffer.from(String(s), 'base64'));
   for (const index of [0, Math.floor(size / 2), size - 1]) {
-    const p = await call('GET', `/v1/audit/proofs/inclusion?index=${index}&size=${size}`, auditor);
+    const p = await call(
+      'GET',
+      `/v1/audit/proofs/inclusion?index=${index}&size=${size}`,
+      otherAuditor,
+    );
     verifyInclusion(
       index,
       size,
@@ -189,7 +212,7 @@ t.test('checkpoints, entries and proofs agree', async (t) => {
       opened.checkpoint.rootHash,
     );
   }
-  const c = await call('GET', `/v1/audit/proofs/consistency?from=2&to=${size}`, auditor);
+  const c = await call('GET', `/v1/audit/proofs/consistency?from=2&to=${size}`, otherAuditor);
   verifyConsistency(
     2,
     size,
