@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { initCrypto, verifyDisclosure } from '../protocol/index.ts';
 import { auditOffline, safe } from './audit-offline.ts';
 import { UsageError } from './api-verbs.ts';
-import { call, CLIENT_FLAGS, target } from './client.ts';
+import { call, CLIENT_FLAGS, target, when } from './client.ts';
 import type { Json } from './client.ts';
 
 export const AUDIT_USAGE = `liaison audit status                      the log: size, verifier keys, newest checkpoint
@@ -27,9 +27,6 @@ export const AUDIT_USAGE = `liaison audit status                      the log: s
   liaison audit cross-check BUNDLE_A BUNDLE_B [--key-a KEY] [--key-b KEY] [--witness KEY]... [--json]
                                             offline: join two nodes' bundles message by message
   liaison audit verify-disclosure FILE [--json]                offline: check disclosed content`;
-
-const when = (iso: unknown): string =>
-  typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 
 /** Runs an audit verb; returns the process exit code. */
 export async function auditVerb(args: string[], say: (s: string) => void): Promise<number> {

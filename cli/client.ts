@@ -101,3 +101,7 @@ export async function call(t: Target, method: string, path: string, body?: Json)
   }
   return json;
 }
+
+/** An ISO time from the API as the CLI prints it: `2026-11-22 09:14:41Z`; '-' when absent. */
+export const when = (iso: unknown): string =>
+  typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { LiaisonError } from '../protocol/index.ts';
-import { call, CLIENT_FLAGS, target } from './client.ts';
+import { call, CLIENT_FLAGS, target, when } from './client.ts';
 import type { Json, Target } from './client.ts';
 import { UsageError } from './api-verbs.ts';
 
@@ -66,9 +66,6 @@ async function resolveRecipients(t: Target, specs: readonly string[]): Promise<J
   }
   return out;
 }
-
-const when = (iso: unknown): string =>
-  typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 
 export async function messageVerb(
   verb: MessageVerb,
